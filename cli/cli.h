@@ -1,0 +1,39 @@
+/* The arrakis command: shared helpers for the subcommands. */
+#ifndef ARK_CLI_H
+#define ARK_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* One subcommand: argv[0] is the subcommand's name. Returns the exit code. */
+typedef int (*cli_cmd_fn)(int argc, char **argv);
+
+int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+
+/* Print "arrakis CMD: error: ..." on stderr; returns 1 (the exit code to use). */
+int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with the library's last error message appended. */
+int cli_lib_error(const char *cmd, const char *what);
+
+/* If argv[*i] is `name` (as "--name VALUE" or "--name=VALUE"), store the value,
+ * advance *i past it and return true.  A missing value is reported on stderr
+ * and *value is set to NULL (the caller then exits with 2). */
+bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
+/* True when argv[i] is exactly `name` (a boolean flag). */
+bool cli_flag(char **argv, int i, const char *name);
+
+/* Parse "12,7,99" into a fresh int32 array (caller frees). Returns the count,
+ * or -1 with a message on stderr. */
+int cli_parse_ids(const char *cmd, const char *s, int32_t **ids);
+/* Parse a whole decimal integer; false on junk. */
+bool cli_parse_int(const char *s, long *out);
+
+/* Write `s` as a JSON string literal (with quotes) to f. */
+void cli_json_string(FILE *f, const char *s);
+
+#endif

@@ -1,0 +1,44 @@
+/* arrakis: the command line over libarrakis. One subcommand per job. */
+#include <stdio.h>
+#include <string.h>
+
+#include "arrakis/core.h"
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    cli_cmd_fn fn;
+    const char *summary;
+} commands[] = {
+    {"info", cmd_info, "describe a model folder: family, sizes, hook points"},
+    {"run", cmd_run, "run a model on token ids or text; top-k predictions, cached activations"},
+    {"init", cmd_init, "write a randomly initialised model folder for a family"},
+    {"tokenize", cmd_tokenize, "text to token ids with a model folder's tokenizer"},
+    {"detokenize", cmd_detokenize, "token ids to text"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "arrakis %s - a mechanistic-interpretability workbench\n\n"
+               "usage: arrakis COMMAND [ARGS...]   (arrakis COMMAND --help for details)\n\ncommands:\n",
+            ark_version());
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("arrakis %s\n", ark_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "arrakis: error: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
