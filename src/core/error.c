@@ -22,13 +22,14 @@ ark_status ark_fail(ark_status code, const char *fmt, ...)
 
 ark_status ark_fail_prefix(ark_status code, const char *fmt, ...)
 {
-    char prefix[ARK_ERRMSG_MAX], old[ARK_ERRMSG_MAX];
+    char old[ARK_ERRMSG_MAX];
+    memcpy(old, errmsg, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int n = vsnprintf(errmsg, sizeof errmsg, fmt, ap);
     va_end(ap);
-    memcpy(old, errmsg, sizeof old);
-    snprintf(errmsg, sizeof errmsg, "%s: %s", prefix, old);
+    if (n >= 0 && (size_t)n + 2 < sizeof errmsg)
+        snprintf(errmsg + n, sizeof errmsg - (size_t)n, ": %.*s", (int)(sizeof errmsg - (size_t)n - 3), old);
     return code;
 }
 

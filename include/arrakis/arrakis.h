@@ -1,0 +1,11 @@
+/* Arrakis: a mechanistic-interpretability workbench.  Umbrella header. */
+#ifndef ARRAKIS_H
+#define ARRAKIS_H
+
+#include "arrakis/core.h"
+#include "arrakis/safetensors.h"
+#include "arrakis/model.h"
+#include "arrakis/run.h"
+#include "arrakis/tokenizer.h"
+
+#endif
