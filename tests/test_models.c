@@ -128,7 +128,7 @@ static void check_folder(const char *dir)
 
 static void each_folder(const char *group, void (*fn)(const char *dir))
 {
-    char root[1024];
+    char root[4096];
     snprintf(root, sizeof root, "%s", fixture_path("%s", group));
     DIR *d = opendir(root);
     assert_non_null(d);
@@ -136,7 +136,7 @@ static void each_folder(const char *group, void (*fn)(const char *dir))
     int n = 0;
     char names[64][256];
     while ((e = readdir(d)) && n < 64) {
-        char cfg[1400];
+        char cfg[4400];
         snprintf(cfg, sizeof cfg, "%s/%s/config.json", root, e->d_name);
         FILE *f = e->d_name[0] != '.' ? fopen(cfg, "r") : NULL;
         if (f) { fclose(f); snprintf(names[n++], 256, "%s", e->d_name); }
@@ -144,8 +144,8 @@ static void each_folder(const char *group, void (*fn)(const char *dir))
     closedir(d);
     assert_true(n > 0);
     for (int i = 0; i < n; i++) {
-        char dir[1400];
-        snprintf(dir, sizeof dir, "%s/%s", root, names[i]);
+        char dir[4400 + 256];
+        snprintf(dir, sizeof dir, "%.4095s/%.255s", root, names[i]);
         fn(dir);
     }
 }

@@ -54,6 +54,7 @@ double tol_ratio(const float *a, const float *b, size_t n, double atol, double r
     double w = 0;
     size_t wi = 0;
     for (size_t i = 0; i < n; i++) {
+        if (a[i] == b[i]) continue; /* also equal infinities (masked scores) */
         double d = fabs((double)a[i] - (double)b[i]);
         double r = d / (atol + rtol * fabs((double)b[i]));
         if (!(r <= w)) { w = isnan(r) ? INFINITY : r; wi = i; if (isinf(w)) break; }
