@@ -15,17 +15,19 @@ int64_t ark_tensor_numel(const ark_tensor *t)
 
 ark_cache *ark_cache_new(void) { return calloc(1, sizeof(ark_cache)); }
 
-ark_tensor *ark_cache_add(ark_cache *c, const char *name, int ndim, const int64_t *shape)
+ark_tensor *ark_cache_add(ark_cache *c, const char *name, int ndim, const int64_t *shape, float *data)
 {
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 16;
         c->names = realloc(c->names, sizeof *c->names * c->cap);
         c->tensors = realloc(c->tensors, sizeof *c->tensors * c->cap);
+        c->owned = realloc(c->owned, sizeof *c->owned * c->cap);
     }
     ark_tensor *t = &c->tensors[c->n];
     t->ndim = ndim;
     memcpy(t->shape, shape, sizeof(int64_t) * ndim);
-    t->data = calloc((size_t)ark_tensor_numel(t), sizeof(float));
+    c->owned[c->n] = data == NULL;
+    t->data = data ? data : calloc((size_t)ark_tensor_numel(t) + 1, sizeof(float));
     if (!t->data) return NULL;
     c->names[c->n++] = strdup(name);
     return t;
@@ -47,9 +49,14 @@ const ark_tensor *ark_cache_at(const ark_cache *c, int i) { return i >= 0 && i <
 void ark_cache_free(ark_cache *c)
 {
     if (!c) return;
-    for (int i = 0; i < c->n; i++) { free(c->names[i]); free(c->tensors[i].data); }
+    for (int i = 0; i < c->n; i++) {
+        free(c->names[i]);
+        if (c->owned[i]) free(c->tensors[i].data);
+    }
     free(c->names);
     free(c->tensors);
+    free(c->owned);
+    free(c->arena);
     free(c->logits.data);
     free(c);
 }

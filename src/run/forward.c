@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cache/cache_internal.h"
+#include "core/alloc.h"
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "run/hooks.h"
@@ -268,21 +269,31 @@ static ark_status alloc_cache(run_ctx *r, const ark_plan *plan)
     r->slot = malloc(sizeof(int) * n_ids);
     for (int i = 0; i < n_ids; i++) r->slot[i] = -1;
     r->cache = ark_cache_new();
+    /* Everything kept goes into one block, sized in a first pass. */
     int n = ark_hook_count(r->m);
-    for (int i = 0; plan && i < n; i++) {
-        if (!ark_plan_keeps(plan, i)) continue;
-        int id = hook_entry_id(r->m, i);
-        ark_hook_kind k = hook_id_kind(c->n_layers, id);
-        int64_t shape[ARK_MAX_DIMS];
-        int nd = hook_shape(c, k, r->B, r->T, shape);
-        r->slot[id] = r->cache->n;
-        if (!ark_cache_add(r->cache, ark_hook_name(r->m, i), nd, shape))
-            return ark_fail(ARK_ERR_NOMEM, "out of memory keeping %s", ark_hook_name(r->m, i));
+    size_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t off = 0;
+        for (int i = 0; plan && i < n; i++) {
+            if (!ark_plan_keeps(plan, i)) continue;
+            int id = hook_entry_id(r->m, i);
+            int64_t shape[ARK_MAX_DIMS], numel = 1;
+            int nd = hook_shape(c, hook_id_kind(c->n_layers, id), r->B, r->T, shape);
+            for (int j = 0; j < nd; j++) numel *= shape[j];
+            if (pass == 1) {
+                r->slot[id] = r->cache->n;
+                ark_cache_add(r->cache, ark_hook_name(r->m, i), nd, shape, r->cache->arena + off);
+            }
+            off += (size_t)numel;
+        }
+        total = off;
+        if (pass == 0 && total && !(r->cache->arena = ark_alloc_large(sizeof(float) * total)))
+            return ark_fail(ARK_ERR_NOMEM, "out of memory keeping %zu activation values", total);
     }
     int64_t ls[3] = {r->B, r->T, c->d_vocab};
     r->cache->logits.ndim = 3;
     memcpy(r->cache->logits.shape, ls, sizeof ls);
-    r->cache->logits.data = malloc(sizeof(float) * (size_t)r->BT * c->d_vocab);
+    r->cache->logits.data = ark_alloc_large(sizeof(float) * (size_t)r->BT * c->d_vocab);
     if (!r->cache->logits.data) return ark_fail(ARK_ERR_NOMEM, "out of memory for logits (%d x %d x %d)", r->B, r->T, c->d_vocab);
     return ARK_OK;
 }
