@@ -73,6 +73,47 @@ ark_status ark_plan_keep(ark_plan *p, const char *pattern);
 void ark_plan_keep_all(ark_plan *p);
 bool ark_plan_keeps(const ark_plan *p, int hook_index);
 
+/* ---- hook functions ---- */
+
+/* What a hook function is told about the call. */
+typedef struct ark_hook_call {
+    const char *name;      /* full hook name, e.g. "blocks.3.attn.hook_z" */
+    int layer;             /* -1 for hook_embed, hook_pos_embed, ln_final.* */
+    int B, T;              /* rows, and positions in this call */
+    int pos_offset;        /* index of this call's first position in the whole
+                              sequence (> 0 while generating with a key/value cache) */
+    const uint8_t *mask;   /* (B, T) 1 = real token, NULL = all real */
+} ark_hook_call;
+
+typedef enum {
+    ARK_HOOK_OBSERVE, /* reads the activation; must not write it */
+    ARK_HOOK_MODIFY   /* may overwrite act->data in place (same shape); the
+                         rest of the run reads the changed values */
+} ark_hook_mode;
+
+/* Called with the activation at a hook point (shape as in the table above;
+ * during cached generation p = the new positions and attention maps are
+ * [b, h, q_new, k_all]).  A non-OK status stops the run and is returned by
+ * it (set a message with the usual ark_errmsg conventions). */
+typedef ark_status (*ark_hook_fn)(ark_tensor *act, const ark_hook_call *call, void *ctx);
+
+/* Attach fn to every hook point matching `pattern` (as ark_plan_keep), for
+ * runs with this plan.  Hook functions run in registration order (the
+ * model's own hooks first, see ark_model_add_hook); a kept activation is
+ * copied after all of them, so the cache shows the intervened values.
+ * Modifying hook_attn_scores, hook_pattern, hook_z, hook_result, q/k/v or a
+ * norm's hook_scale changes what the rest of the layer computes. */
+ark_status ark_plan_add_hook(ark_plan *p, const char *pattern, ark_hook_mode mode, ark_hook_fn fn, void *ctx);
+/* The same, with ctx freed by free_ctx when the plan is freed. */
+ark_status ark_plan_add_hook_owned(ark_plan *p, const char *pattern, ark_hook_mode mode, ark_hook_fn fn, void *ctx,
+                                   void (*free_ctx)(void *));
+
+/* Hooks kept on the model for every run until removed.  Returns a handle
+ * (>= 0) for ark_model_remove_hook, or -1 with an error message. */
+int ark_model_add_hook(ark_model *m, const char *pattern, ark_hook_mode mode, ark_hook_fn fn, void *ctx);
+void ark_model_remove_hook(ark_model *m, int handle);
+void ark_model_clear_hooks(ark_model *m);
+
 /* ---- running ---- */
 
 typedef struct ark_cache ark_cache;
@@ -85,16 +126,36 @@ typedef struct ark_cache ark_cache;
  *         cumsum(mask) - 1 for real tokens (so a row's real tokens get the
  *         values they get when run alone), 1 for padding.  A padding
  *         position attends only to itself; its outputs are meaningless.
- * plan    which hook points to keep (NULL: none).
+ * plan    which hook points to keep and which functions to call (NULL: none).
  * out     receives logits (B, T, vocab) and the kept activations; the caller
  *         owns it (ark_cache_free).
  * Returns ARK_OK, or an error naming the input at fault. */
 ark_status ark_run(ark_model *m, const int32_t *tokens, int B, int T, const uint8_t *mask,
                    const ark_plan *plan, ark_cache **out);
 
+/* Partial runs (TransformerLens' start_at_layer / stop_at_layer). */
+typedef struct ark_run_opts {
+    const uint8_t *mask;   /* as in ark_run */
+    int start_at_layer;    /* 0: from the embeddings; L > 0: from `resid` */
+    const float *resid;    /* (B, T, d): the residual stream entering block
+                              start_at_layer (its hook_resid_pre) */
+    int stop_at_layer;     /* -1: to the logits; L: stop before block L and
+                              return its input residual (ark_cache_resid) */
+} ark_run_opts;
+#define ARK_RUN_OPTS_INIT {NULL, 0, NULL, -1}
+
+/* ark_run with options.  tokens may be NULL when start_at_layer > 0 (only
+ * the mask then matters, for positions and attention). */
+ark_status ark_run_ex(ark_model *m, const int32_t *tokens, int B, int T, const ark_run_opts *opts,
+                      const ark_plan *plan, ark_cache **out);
+
 /* ---- the cache ---- */
 
+/* Logits (B, T, vocab); NULL after a run that stopped early. */
 const ark_tensor *ark_cache_logits(const ark_cache *c);
+/* The residual stream (B, T, d) where a run with stop_at_layer stopped;
+ * NULL otherwise. */
+const ark_tensor *ark_cache_resid(const ark_cache *c);
 /* A kept activation by full hook name (NULL if not kept). */
 const ark_tensor *ark_cache_get(const ark_cache *c, const char *name);
 int ark_cache_count(const ark_cache *c);

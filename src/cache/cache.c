@@ -35,6 +35,8 @@ ark_tensor *ark_cache_add(ark_cache *c, const char *name, int ndim, const int64_
 
 const ark_tensor *ark_cache_logits(const ark_cache *c) { return c->logits.data ? &c->logits : NULL; }
 
+const ark_tensor *ark_cache_resid(const ark_cache *c) { return c->resid.data ? &c->resid : NULL; }
+
 const ark_tensor *ark_cache_get(const ark_cache *c, const char *name)
 {
     for (int i = 0; i < c->n; i++)
@@ -58,6 +60,7 @@ void ark_cache_free(ark_cache *c)
     free(c->owned);
     free(c->arena);
     free(c->logits.data);
+    free(c->resid.data);
     free(c);
 }
 

@@ -6,6 +6,7 @@
 
 struct ark_cache {
     ark_tensor logits;
+    ark_tensor resid;     /* where a partial run stopped */
     int n, cap;
     char **names;
     ark_tensor *tensors;

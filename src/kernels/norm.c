@@ -36,3 +36,23 @@ void k_norm(ark_norm_kind kind, const float *x, int n, int d, const float *w, co
         }
     }
 }
+
+void k_norm_with_scale(ark_norm_kind kind, const float *x, int n, int d, const float *w, const float *b,
+                       const float *scale, float *y)
+{
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * d;
+        float *yi = y + (size_t)i * d;
+        double mean = 0;
+        if (kind == ARK_NORM_LAYERNORM) {
+            for (int j = 0; j < d; j++) mean += xi[j];
+            mean /= d;
+        }
+        float inv = 1.0f / scale[i], m = (float)mean;
+        for (int j = 0; j < d; j++) {
+            float v = (xi[j] - m) * inv;
+            yi[j] = kind == ARK_NORM_LAYERNORM ? v * w[j] + (b ? b[j] : 0.0f)
+                    : kind == ARK_NORM_RMSNORM ? w[j] * v : v * (1.0f + w[j]);
+        }
+    }
+}

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "io/fileio.h"
+#include "arrakis/run.h"
 #include "model/model_internal.h"
 
 static ark_status add_file(ark_model *m, const char *path)
@@ -241,6 +242,7 @@ void ark_model_free(ark_model *m)
     free(m->files);
     free(m->layers);
     free(m->hook_table);
+    ark_model_clear_hooks(m);
     free(m->dir);
     free(m);
 }

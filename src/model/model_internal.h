@@ -41,6 +41,8 @@ struct ark_model {
     char disk_dtype[8];
     struct hook_entry *hook_table; /* the run room's list of hook points, built on first use */
     int n_hooks;
+    struct hook_reg *hooks;        /* hook functions kept on the model (ark_model_add_hook) */
+    int n_hooks_fn, cap_hooks_fn, next_handle;
 };
 
 /* One weight tensor the family's layout calls for. */

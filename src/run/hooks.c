@@ -175,6 +175,9 @@ ark_plan *ark_plan_new(const ark_model *m)
 void ark_plan_free(ark_plan *p)
 {
     if (!p) return;
+    for (int i = 0; i < p->n_regs; i++)
+        if (p->regs[i].free_ctx) p->regs[i].free_ctx(p->regs[i].ctx);
+    free(p->regs);
     free(p->keep);
     free(p);
 }
@@ -236,34 +239,29 @@ static bool split_shorthand(const char *pat, char *alias, size_t cap, int *layer
     return true;
 }
 
-static void keep_alias_all_layers(ark_plan *p, ark_hook_kind k, int *matched)
-{
-    const ark_config *c = &p->model->cfg;
-    if (!hook_kind_exists(c, k)) return;
-    if (k >= HK_N_LAYER_KINDS) { p->keep[hook_id(c->n_layers, k, 0)] = true; (*matched)++; return; }
-    for (int l = 0; l < c->n_layers; l++) { p->keep[hook_id(c->n_layers, k, l)] = true; (*matched)++; }
-}
-
-ark_status ark_plan_keep(ark_plan *p, const char *pattern)
+ark_status hook_resolve(const ark_model *m, const char *pattern, void (*fn)(int id, void *ctx), void *ctx)
 {
     int n, matched = 0;
-    const hook_entry *t = table(p->model, &n);
+    const hook_entry *t = table(m, &n);
     for (int i = 0; i < n; i++)
-        if (!fnmatch(pattern, t[i].name, 0)) { p->keep[t[i].id] = true; matched++; }
+        if (!fnmatch(pattern, t[i].name, 0)) { fn(t[i].id, ctx); matched++; }
     if (matched) return ARK_OK;
     char alias[64];
     int layer;
+    const ark_config *c = &m->cfg;
     if (split_shorthand(pattern, alias, sizeof alias, &layer)) {
         for (size_t i = 0; i < N_SHORTHANDS; i++) {
             if (strcmp(shorthands[i].alias, alias)) continue;
-            if (layer == INT32_MIN) {
-                keep_alias_all_layers(p, shorthands[i].kind, &matched);
-                if (matched) return ARK_OK;
-                break;
+            ark_hook_kind k = shorthands[i].kind;
+            if (layer == INT32_MIN && hook_kind_exists(c, k)) {
+                if (k >= HK_N_LAYER_KINDS) fn(hook_id(c->n_layers, k, 0), ctx);
+                else for (int l = 0; l < c->n_layers; l++) fn(hook_id(c->n_layers, k, l), ctx);
+                return ARK_OK;
             }
+            if (layer == INT32_MIN) break;
             char name[64];
-            ARK_TRY(ark_hook_shorthand(p->model, alias, layer, name, sizeof name));
-            return ark_plan_keep(p, name);
+            ARK_TRY(ark_hook_shorthand(m, alias, layer, name, sizeof name));
+            return hook_resolve(m, name, fn, ctx);
         }
     }
     const char *best = NULL;
@@ -273,5 +271,68 @@ ark_status ark_plan_keep(ark_plan *p, const char *pattern)
         if (d < best_d) { best_d = d; best = t[i].name; }
     }
     return ark_fail(ARK_ERR_MISSING, "unknown hook point \"%s\" for this %s model (did you mean \"%s\"? "
-                    "`arrakis info MODEL_DIR` lists them all)", pattern, p->model->cfg.family, best ? best : "");
+                    "`arrakis info MODEL_DIR` lists them all)", pattern, c->family, best ? best : "");
+}
+
+static void keep_id(int id, void *ctx) { ((ark_plan *)ctx)->keep[id] = true; }
+
+ark_status ark_plan_keep(ark_plan *p, const char *pattern) { return hook_resolve(p->model, pattern, keep_id, p); }
+
+/* ---- hook functions ---- */
+
+typedef struct {
+    hook_reg **regs;
+    int *n, *cap;
+    hook_reg proto;
+} add_ctx;
+
+static void add_reg(int id, void *ctx)
+{
+    add_ctx *a = ctx;
+    if (*a->n == *a->cap) {
+        *a->cap = *a->cap ? 2 * *a->cap : 16;
+        *a->regs = realloc(*a->regs, sizeof **a->regs * *a->cap);
+    }
+    hook_reg r = a->proto;
+    r.id = id;
+    (*a->regs)[(*a->n)++] = r;
+    a->proto.free_ctx = NULL; /* ctx is freed once, with the first entry */
+}
+
+ark_status ark_plan_add_hook_owned(ark_plan *p, const char *pattern, ark_hook_mode mode, ark_hook_fn fn, void *ctx,
+                                   void (*free_ctx)(void *))
+{
+    if (!fn) return ark_fail(ARK_ERR_ARG, "hook on \"%s\": no function given", pattern);
+    add_ctx a = {&p->regs, &p->n_regs, &p->cap_regs, {.mode = mode, .fn = fn, .ctx = ctx, .free_ctx = free_ctx}};
+    ark_status s = hook_resolve(p->model, pattern, add_reg, &a);
+    if (s != ARK_OK && free_ctx) free_ctx(ctx);
+    return s;
+}
+
+ark_status ark_plan_add_hook(ark_plan *p, const char *pattern, ark_hook_mode mode, ark_hook_fn fn, void *ctx)
+{
+    return ark_plan_add_hook_owned(p, pattern, mode, fn, ctx, NULL);
+}
+
+int ark_model_add_hook(ark_model *m, const char *pattern, ark_hook_mode mode, ark_hook_fn fn, void *ctx)
+{
+    if (!fn) { ark_fail(ARK_ERR_ARG, "hook on \"%s\": no function given", pattern); return -1; }
+    int handle = m->next_handle++;
+    add_ctx a = {&m->hooks, &m->n_hooks_fn, &m->cap_hooks_fn, {.mode = mode, .fn = fn, .ctx = ctx, .handle = handle}};
+    return hook_resolve(m, pattern, add_reg, &a) == ARK_OK ? handle : -1;
+}
+
+void ark_model_remove_hook(ark_model *m, int handle)
+{
+    int w = 0;
+    for (int i = 0; i < m->n_hooks_fn; i++)
+        if (m->hooks[i].handle != handle) m->hooks[w++] = m->hooks[i];
+    m->n_hooks_fn = w;
+}
+
+void ark_model_clear_hooks(ark_model *m)
+{
+    free(m->hooks);
+    m->hooks = NULL;
+    m->n_hooks_fn = m->cap_hooks_fn = 0;
 }

@@ -43,10 +43,26 @@ void hook_format_name(ark_hook_kind k, int layer, char *buf, size_t cap);
 /* The tensor shape of (kind) for a batch (B, T): fills shape, returns ndim. */
 int hook_shape(const ark_config *c, ark_hook_kind k, int B, int T, int64_t *shape);
 
+/* A hook function attached to one hook point. */
+typedef struct hook_reg {
+    int id;               /* dense hook id */
+    ark_hook_mode mode;
+    ark_hook_fn fn;
+    void *ctx;
+    void (*free_ctx)(void *); /* frees ctx when the owner goes (plan or model), or NULL */
+    int handle;           /* ark_model_add_hook's handle (model hooks) */
+} hook_reg;
+
 struct ark_plan {
     const ark_model *model;
     int n_ids;
-    bool *keep;   /* by dense id */
+    bool *keep;           /* by dense id */
+    hook_reg *regs;       /* in registration order */
+    int n_regs, cap_regs;
 };
+
+/* Resolve `pattern` (exact, glob, shorthand) to dense ids: calls fn(id, ctx)
+ * for each match.  Error with a suggestion when nothing matches. */
+ark_status hook_resolve(const ark_model *m, const char *pattern, void (*fn)(int id, void *ctx), void *ctx);
 
 #endif
