@@ -6,6 +6,8 @@
 #include "arrakis/safetensors.h"
 #include "arrakis/model.h"
 #include "arrakis/run.h"
+#include "arrakis/interventions.h"
+#include "arrakis/generate.h"
 #include "arrakis/tokenizer.h"
 
 #endif
