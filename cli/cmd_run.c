@@ -7,20 +7,29 @@
 #include "arrakis/arrakis.h"
 #include "cli.h"
 #include "cli_input.h"
+#include "cli_interv.h"
 
 static void usage(void)
 {
     printf("usage: arrakis run MODEL_DIR (--tokens IDS | --text TEXT) [--tokens ... | --text ...]\n"
-           "                  [--hooks NAME_OR_GLOB[,...]] [--out FILE.safetensors] [--top-k N] [--json]\n\n"
+           "                  [--hooks NAME_OR_GLOB[,...]] [--out FILE.safetensors] [--top-k N] [--json]\n"
+           "                  [--ablate HOOK[:pos=..][:head=..][:neuron=..][:mode=zero|mean]]\n"
+           "                  [--patch HOOK[:pos=..][:head=..] --from CACHE.safetensors]\n"
+           "                  [--steer HOOK:VECTOR.safetensors[:ALPHA]]\n\n"
            "Run the model on one batch: each --tokens (comma-separated ids) or --text (encoded with the\n"
            "folder's tokenizer, BOS added where tokenizer_config.json says so) is one row; shorter rows are\n"
            "padded and masked.  Prints the top-k next-token predictions after each row's last token.\n"
            "--hooks keeps hook points: exact names, globs (blocks.*.attn.hook_pattern), TransformerLens\n"
            "shorthand (pattern, resid_post:-1, k3), or 'all'.  --out writes 'logits' [b, p, vocab] and every\n"
-           "kept hook point under its name, float32, to a safetensors file.\n\n"
+           "kept hook point under its name, float32, to a safetensors file (of the intervened run).\n"
+           "--ablate zeroes (or mean-ablates, the mean over the batch's rows and positions) a hook point,\n"
+           "optionally only at some positions / heads / last-dim indices; --patch writes values from a\n"
+           "cache file written by --out; --steer adds ALPHA (default 1) times a vector.\n\n"
            "examples:\n"
            "  arrakis run ../shared/fixtures/models/gpt2 --tokens 12,7,99 --tokens 5,6 --top-k 3\n"
-           "  arrakis run MODEL_DIR --text \"The Eiffel Tower is in\" --hooks 'blocks.*.hook_resid_post' --out cache.safetensors\n");
+           "  arrakis run MODEL_DIR --text \"The Eiffel Tower is in\" --hooks 'blocks.*.hook_resid_post' --out cache.safetensors\n"
+           "  arrakis run MODEL_DIR --tokens 5,6,7 --ablate blocks.0.attn.hook_z:head=1 --top-k 3\n"
+           "  arrakis run MODEL_DIR --tokens 5,6,9 --patch resid_pre1:pos=2 --from cache.safetensors\n");
 }
 
 /* Top-k of a row of logits, with softmax probabilities. */
@@ -109,9 +118,11 @@ int cmd_run(int argc, char **argv)
     long k = 5;
     bool json = false;
     cli_inputs inputs = {0};
+    cli_interv iv = {0};
     for (int i = 1; i < argc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return 0; }
         int used = cli_inputs_arg(&inputs, argc, argv, &i);
+        if (!used) used = cli_interv_arg(&iv, argc, argv, &i);
         if (used < 0) return 2;
         if (used) continue;
         if (cli_opt(argc, argv, &i, "--hooks", &v)) { if (!v) return 2; if (n_hooks < 64) hooks[n_hooks++] = v; }
@@ -126,12 +137,17 @@ int cmd_run(int argc, char **argv)
     }
     if (!dir) return cli_error("run", "missing MODEL_DIR (see arrakis run --help)");
     ark_model *m = NULL;
-    if (ark_model_open(dir, &m) != ARK_OK) { cli_inputs_free(&inputs); return cli_lib_error("run", NULL); }
+    if (ark_model_open(dir, &m) != ARK_OK) {
+        cli_inputs_free(&inputs);
+        cli_interv_free(&iv);
+        return cli_lib_error("run", NULL);
+    }
     cli_batch batch = {0};
     cli_vocab vocab = {0};
     rc = cli_inputs_batch(&inputs, "run", dir, m, &batch, &vocab);
     ark_plan *plan = ark_plan_new(m);
     for (int i = 0; !rc && i < n_hooks; i++) rc = keep_hooks(plan, hooks[i]);
+    if (!rc) rc = cli_interv_apply(&iv, "run", m, &batch, plan);
     ark_cache *cache = NULL;
     if (!rc && ark_run(m, batch.tokens, batch.B, batch.T, batch.mask, plan, &cache) != ARK_OK)
         rc = cli_lib_error("run", NULL);
@@ -143,6 +159,7 @@ int cmd_run(int argc, char **argv)
     cli_batch_free(&batch);
     cli_vocab_free(&vocab);
     cli_inputs_free(&inputs);
+    cli_interv_free(&iv);
     ark_model_free(m);
     return rc;
 }

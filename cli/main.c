@@ -12,6 +12,7 @@ static const struct {
 } commands[] = {
     {"info", cmd_info, "describe a model folder: family, sizes, hook points"},
     {"run", cmd_run, "run a model on token ids or text; top-k predictions, cached activations"},
+    {"generate", cmd_generate, "continue prompts (greedy or sampled), with interventions"},
     {"init", cmd_init, "write a randomly initialised model folder for a family"},
     {"tokenize", cmd_tokenize, "text to token ids with a model folder's tokenizer"},
     {"detokenize", cmd_detokenize, "token ids to text"},
