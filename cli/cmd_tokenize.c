@@ -33,12 +33,24 @@ static const char detokenize_usage[] =
     "  --jsonl         each input line is {\"ids\": [...]}; each output line {\"text\": ...}\n"
     "  --skip-special  leave out special tokens\n";
 
-/* A JSON string literal of s[0,n) (which may hold U+0000). */
+/* A JSON string literal of s[0,n) (which may hold U+0000).  Like the
+ * fixtures' cases.jsonl, U+007F-U+009F, U+2028 and U+2029 are escaped too,
+ * so that no line splitter can cut a record. */
 static void json_str(FILE *f, const char *s, size_t n)
 {
     fputc('"', f);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9F) {
+            fprintf(f, "\\u%04x", (unsigned char)s[++i]);
+            continue;
+        }
+        if (c == 0xE2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
+            ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9)) {
+            fprintf(f, "\\u%04x", 0x2000 + ((unsigned char)s[i + 2] - 0x80));
+            i += 2;
+            continue;
+        }
         switch (c) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
@@ -48,7 +60,7 @@ static void json_str(FILE *f, const char *s, size_t n)
         case '\b': fputs("\\b", f); break;
         case '\f': fputs("\\f", f); break;
         default:
-            if (c < 0x20) fprintf(f, "\\u%04x", c);
+            if (c < 0x20 || c == 0x7F) fprintf(f, "\\u%04x", c);
             else fputc(c, f);
         }
     }

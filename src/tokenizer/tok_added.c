@@ -103,7 +103,7 @@ static ark_status normalize_content(const struct ark_tokenizer *t, tk_added *a)
     return ARK_OK;
 }
 
-static ark_status parse_one(const cJSON *it, size_t i, tk_added *a)
+static ark_status parse_one(const cJSON *it, size_t i, bool nul, tk_added *a)
 {
     char where[64];
     snprintf(where, sizeof where, "added_tokens[%zu]", i);
@@ -120,7 +120,7 @@ static ark_status parse_one(const cJSON *it, size_t i, tk_added *a)
     ARK_TRY(ark_tok_json_bool(it, "single_word", where, &a->single_word));
     a->content = ark_tok_strdup(content);
     if (!a->content) return ark_fail(ARK_ERR_NOMEM, "%s: out of memory", where);
-    a->clen = strlen(content);
+    a->clen = nul ? ark_tok_unmask(a->content, a->content) : strlen(content);
     return ARK_OK;
 }
 
@@ -191,7 +191,7 @@ ark_status ark_tok_added_parse(const cJSON *arr, struct ark_tokenizer *t)
     const cJSON *it;
     cJSON_ArrayForEach(it, arr) {
         tk_added a;
-        if ((st = parse_one(it, i++, &a)) != ARK_OK) break;
+        if ((st = parse_one(it, i++, t->json_nul, &a)) != ARK_OK) break;
         if (a.clen == 0) {
             free(a.content);
             continue;

@@ -137,9 +137,11 @@ ark_status ark_tokenizer_encode(const ark_tokenizer *t, const char *text, size_t
     if (!ark_tok_pts_init(&p, text, len)) return ark_fail(ARK_ERR_NOMEM, "encode: out of memory");
     ark_status s = pre_tokenize(t, &p);
     if (s == ARK_OK) s = run_model(t, &p, text, &toks);
+    if (s == ARK_OK) s = ark_tok_truncate(t, &toks, add_special);
     if (s == ARK_OK && t->post && !ark_tok_post_apply(t->post, t, &toks, add_special))
         s = ark_fail(ARK_ERR_NOMEM, "encode: out of memory");
     if (s == ARK_OK && add_special && !apply_config(t, &toks)) s = ark_fail(ARK_ERR_NOMEM, "encode: out of memory");
+    if (s == ARK_OK && !ark_tok_pad(t, &toks)) s = ark_fail(ARK_ERR_NOMEM, "encode: out of memory");
     if (s == ARK_OK) s = make_encoding(t, &toks, out);
     ark_tok_pts_free(&p);
     free(toks.v);

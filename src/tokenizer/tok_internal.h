@@ -293,6 +293,25 @@ void ark_tok_added_free(struct ark_tokenizer *t);
  * normalized text). */
 bool ark_tok_added_extract(const struct ark_tokenizer *t, tk_pts *p, int pass);
 
+/* tokenizer.json's "truncation" and "padding" (single sequences). */
+typedef struct tk_trunc {
+    bool on, left, only_second;
+    size_t max_len;
+} tk_trunc;
+
+typedef struct tk_pad {
+    bool on, fixed, left;
+    size_t len, multiple;
+    int32_t id;
+    char *token;
+} tk_pad;
+
+ark_status ark_tok_trunc_pad_parse(const cJSON *trunc, const cJSON *pad, struct ark_tokenizer *t);
+/* Tokens the post-processor adds to a single sequence. */
+size_t ark_tok_post_added(const tk_post *pp);
+ark_status ark_tok_truncate(const struct ark_tokenizer *t, tk_toks *toks, bool add_special);
+bool ark_tok_pad(const struct ark_tokenizer *t, tk_toks *toks);
+
 /* ---- the tokenizer ----------------------------------------------------- */
 
 struct ark_tokenizer {
@@ -302,6 +321,8 @@ struct ark_tokenizer {
     tk_model model;
     tk_post *post;
     tk_dec *dec;
+    tk_trunc trunc;
+    tk_pad pad;
 
     tk_added *added;
     size_t n_added;
@@ -321,6 +342,7 @@ struct ark_tokenizer {
     int cfg_add_bos, cfg_add_eos; /* -1: not in tokenizer_config.json */
     bool adds_bos;
 
+    bool json_nul;        /* tokenizer.json has "\u0000" in strings */
     char **pool;          /* strings owned by the tokenizer */
     size_t n_pool, cap_pool;
 };
@@ -340,6 +362,14 @@ ark_status ark_tok_json_str(const cJSON *obj, const char *key, const char *where
 /* The "type" string of a component; ARK_ERR_FORMAT if missing. */
 ark_status ark_tok_json_type(const cJSON *obj, const char *where, const char **out);
 char *ark_tok_strdup(const char *s);
+
+/* Read and parse a JSON file.  cJSON strings end at U+0000, so "\u0000"
+ * escapes inside strings are read as the byte 0xFF (never in valid UTF-8);
+ * *had_nul says whether any was seen, and ark_tok_unmask() turns a string's
+ * 0xFF bytes back into U+0000. */
+ark_status ark_tok_read_json(const char *path, cJSON **out, bool *had_nul);
+/* Copy s (strlen(s) bytes) to dst, 0xFF -> 0x00; returns the length. */
+size_t ark_tok_unmask(const char *s, char *dst);
 
 /* Decode the string value of the top-level key `key` of the JSON object in
  * line[0,n) into a malloc'd buffer (*out, *len; NUL-terminated), keeping

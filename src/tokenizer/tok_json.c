@@ -1,6 +1,9 @@
+#define _GNU_SOURCE /* memmem */
 /* Small helpers over cJSON for reading tokenizer.json fields with messages
  * that name the field, and a U+0000-safe reader for one string field of a
  * JSON line (cJSON's strings are NUL-terminated and would cut the text). */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +52,80 @@ ark_status ark_tok_json_type(const cJSON *obj, const char *where, const char **o
     if (!cJSON_IsObject(obj)) return ark_fail(ARK_ERR_FORMAT, "%s: expected an object", where);
     ARK_TRY(ark_tok_json_str(obj, "type", where, out));
     if (!*out) return ark_fail(ARK_ERR_FORMAT, "%s.type: missing", where);
+    return ARK_OK;
+}
+
+/* ---- reading files ---------------------------------------------------- */
+
+size_t ark_tok_unmask(const char *s, char *dst)
+{
+    size_t n = 0;
+    for (; s[n]; n++) dst[n] = (unsigned char)s[n] == 0xFF ? '\0' : s[n];
+    dst[n] = '\0';
+    return n;
+}
+
+/* Replace "\u0000" escapes inside strings by 0xFF, in place. */
+static bool mask_nul_escapes(char *p, size_t *len)
+{
+    size_t n = *len, w = 0;
+    bool in_str = false, any = false;
+    for (size_t i = 0; i < n;) {
+        char c = p[i];
+        if (!in_str) {
+            in_str = c == '"';
+            p[w++] = p[i++];
+        } else if (c == '"') {
+            in_str = false;
+            p[w++] = p[i++];
+        } else if (c == '\\' && i + 1 < n) {
+            if (p[i + 1] == 'u' && i + 6 <= n && !memcmp(p + i + 2, "0000", 4)) {
+                p[w++] = (char)0xFF;
+                i += 6;
+                any = true;
+            } else {
+                p[w++] = p[i++];
+                p[w++] = p[i++];
+            }
+        } else
+            p[w++] = p[i++];
+    }
+    *len = w;
+    return any;
+}
+
+ark_status ark_tok_read_json(const char *path, cJSON **out, bool *had_nul)
+{
+    *out = NULL;
+    *had_nul = false;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ark_fail(errno == ENOENT ? ARK_ERR_MISSING : ARK_ERR_IO, "%s: %s", path, strerror(errno));
+    tk_buf b = {0};
+    char chunk[1 << 16];
+    size_t got;
+    bool err = !ark_tok_buf_put(&b, "", 0);
+    while (!err && (got = fread(chunk, 1, sizeof chunk, f)) > 0) err = !ark_tok_buf_put(&b, chunk, got);
+    err = err || ferror(f);
+    fclose(f);
+    if (err) {
+        free(b.p);
+        return ark_fail(ARK_ERR_IO, "%s: read error", path);
+    }
+    size_t bad = ark_tok_utf8_check(b.p, b.len);
+    if (bad < b.len) {
+        free(b.p);
+        return ark_fail(ARK_ERR_FORMAT, "%s: not UTF-8 (byte %zu)", path, bad);
+    }
+    if (memmem(b.p, b.len, "\\u0000", 6)) *had_nul = mask_nul_escapes(b.p, &b.len);
+    cJSON *j = cJSON_ParseWithLength(b.p, b.len);
+    if (!j) {
+        const char *at = cJSON_GetErrorPtr();
+        size_t off = (at && at >= b.p && at <= b.p + b.len) ? (size_t)(at - b.p) : 0;
+        free(b.p);
+        return ark_fail(ARK_ERR_FORMAT, "%s: invalid JSON near byte %zu", path, off);
+    }
+    free(b.p);
+    *out = j;
     return ARK_OK;
 }
 

@@ -1,7 +1,6 @@
 /* ark_tokenizer_open(): reading tokenizer.json (and tokenizer_config.json),
  * building the pipeline, the id tables and the display pieces; the simple
  * accessors. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +45,7 @@ void ark_tokenizer_free(ark_tokenizer *t)
     ark_tok_dec_free(t->dec);
     ark_tok_model_free(&t->model);
     ark_tok_added_free(t);
+    free(t->pad.token);
     free(t->tok_str);
     free(t->tok_len);
     free(t->special);
@@ -59,38 +59,6 @@ void ark_tokenizer_free(ark_tokenizer *t)
 }
 
 /* ---- files ------------------------------------------------------------- */
-
-static ark_status read_json(const char *path, cJSON **out)
-{
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ark_fail(errno == ENOENT ? ARK_ERR_MISSING : ARK_ERR_IO, "%s: %s", path, strerror(errno));
-    tk_buf b = {0};
-    char chunk[1 << 16];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (!ark_tok_buf_put(&b, chunk, got)) {
-            fclose(f);
-            free(b.p);
-            return ark_fail(ARK_ERR_NOMEM, "%s: out of memory", path);
-        }
-    bool err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(b.p);
-        return ark_fail(ARK_ERR_IO, "%s: read error", path);
-    }
-    cJSON *j = cJSON_ParseWithLength(b.p ? b.p : "", b.len);
-    if (!j) {
-        const char *at = cJSON_GetErrorPtr();
-        size_t off = (at && b.p && at >= b.p && at <= b.p + b.len) ? (size_t)(at - b.p) : 0;
-        free(b.p);
-        return ark_fail(ARK_ERR_FORMAT, "%s: invalid JSON near byte %zu", path, off);
-    }
-    free(b.p);
-    *out = j;
-    return ARK_OK;
-}
 
 /* A token name in tokenizer_config.json: "<s>" or {"content": "<s>", ...}. */
 static const char *config_token(const cJSON *cfg, const char *key)
@@ -118,7 +86,8 @@ static ark_status read_config(ark_tokenizer *t, const char *cfg_path)
     struct stat st;
     if (!cfg_path || stat(cfg_path, &st) != 0) return ARK_OK;
     cJSON *cfg;
-    ARK_TRY(read_json(cfg_path, &cfg));
+    bool nul;
+    ARK_TRY(ark_tok_read_json(cfg_path, &cfg, &nul));
     if (!cJSON_IsObject(cfg)) {
         cJSON_Delete(cfg);
         return ark_fail(ARK_ERR_FORMAT, "%s: expected a JSON object", cfg_path);
@@ -197,12 +166,8 @@ static ark_status build(ark_tokenizer *t, const cJSON *j)
     ARK_TRY(ark_tok_added_parse(cJSON_GetObjectItemCaseSensitive(j, "added_tokens"), t));
     ARK_TRY(ark_tok_post_parse(cJSON_GetObjectItemCaseSensitive(j, "post_processor"), "post_processor", t, &t->post));
     ARK_TRY(ark_tok_dec_parse(cJSON_GetObjectItemCaseSensitive(j, "decoder"), "decoder", &t->dec));
-    const cJSON *trunc = cJSON_GetObjectItemCaseSensitive(j, "truncation");
-    const cJSON *pad = cJSON_GetObjectItemCaseSensitive(j, "padding");
-    if (trunc && !cJSON_IsNull(trunc))
-        return ark_fail(ARK_ERR_UNSUPPORTED, "truncation: tokenizer.json truncation settings are not supported");
-    if (pad && !cJSON_IsNull(pad))
-        return ark_fail(ARK_ERR_UNSUPPORTED, "padding: tokenizer.json padding settings are not supported");
+    ARK_TRY(ark_tok_trunc_pad_parse(cJSON_GetObjectItemCaseSensitive(j, "truncation"),
+                                    cJSON_GetObjectItemCaseSensitive(j, "padding"), t));
     return build_tables(t);
 }
 
@@ -250,7 +215,7 @@ ark_status ark_tokenizer_open(const char *path, ark_tokenizer **out)
     cJSON *j = NULL;
     ark_tokenizer *t = calloc(1, sizeof *t);
     if (!t) s = s == ARK_OK ? ark_fail(ARK_ERR_NOMEM, "out of memory") : s;
-    if (s == ARK_OK) s = read_json(json_path, &j);
+    if (s == ARK_OK) s = ark_tok_read_json(json_path, &j, &t->json_nul);
     if (s == ARK_OK) {
         t->path = ark_tok_strdup(json_path);
         s = build(t, j);

@@ -45,8 +45,8 @@ static ark_status load_vocab(tk_model *m, const cJSON *vocab, struct ark_tokeniz
     if (!m->id_str || !m->id_len) return ark_fail(ARK_ERR_NOMEM, "model.vocab: out of memory");
     char *p = pool;
     cJSON_ArrayForEach(it, vocab) {
-        size_t len = strlen(it->string);
-        memcpy(p, it->string, len + 1);
+        size_t len = t->json_nul ? ark_tok_unmask(it->string, p) : strlen(it->string);
+        if (!t->json_nul) memcpy(p, it->string, len + 1);
         int32_t id = (int32_t)it->valuedouble;
         if (!ark_tok_strmap_put(&m->vocab, p, len, id)) return ark_fail(ARK_ERR_NOMEM, "model.vocab: out of memory");
         m->id_str[id] = p;
@@ -77,8 +77,23 @@ static ark_status merge_parts(const cJSON *it, size_t i, const char **a, size_t 
     return ark_fail(ARK_ERR_FORMAT, "model.merges[%zu]: expected \"a b\" or [\"a\", \"b\"]", i);
 }
 
-static ark_status load_merges(tk_model *m, const cJSON *merges)
+/* Copy s[0,n) to a fresh scratch string with 0xFF -> U+0000. */
+static const char *unmask_part(const char *s, size_t n, char **scratch, size_t *cap)
 {
+    if (n + 1 > *cap) {
+        char *ns = realloc(*scratch, n + 1);
+        if (!ns) return NULL;
+        *scratch = ns;
+        *cap = n + 1;
+    }
+    for (size_t i = 0; i < n; i++) (*scratch)[i] = (unsigned char)s[i] == 0xFF ? '\0' : s[i];
+    return *scratch;
+}
+
+static ark_status load_merges(tk_model *m, const cJSON *merges, bool nul)
+{
+    char *sa = NULL, *sb = NULL;
+    size_t ca = 0, cb = 0;
     if (!cJSON_IsArray(merges)) return ark_fail(ARK_ERR_FORMAT, "model.merges: expected an array");
     size_t pl = m->prefix ? strlen(m->prefix) : 0, cap = 256, i = 0;
     char *buf = malloc(cap);
@@ -89,6 +104,10 @@ static ark_status load_merges(tk_model *m, const cJSON *merges)
         const char *a = NULL, *b = NULL;
         size_t al = 0, bl = 0;
         if ((st = merge_parts(it, i, &a, &al, &b, &bl)) != ARK_OK) break;
+        if (nul && (!(a = unmask_part(a, al, &sa, &ca)) || !(b = unmask_part(b, bl, &sb, &cb)))) {
+            st = ark_fail(ARK_ERR_NOMEM, "model.merges: out of memory");
+            break;
+        }
         int32_t ia = ark_tok_strmap_get(&m->vocab, a, al), ib = ark_tok_strmap_get(&m->vocab, b, bl);
         if (ia < 0 || ib < 0) {
             st = ark_fail(ARK_ERR_FORMAT, "model.merges[%zu]: token \"%.*s\" is not in model.vocab", i,
@@ -120,6 +139,8 @@ static ark_status load_merges(tk_model *m, const cJSON *merges)
         i++;
     }
     free(buf);
+    free(sa);
+    free(sb);
     return st;
 }
 
@@ -132,7 +153,7 @@ static ark_status opt_str(const cJSON *j, const char *key, char **out)
     return *out ? ARK_OK : ark_fail(ARK_ERR_NOMEM, "model.%s: out of memory", key);
 }
 
-static ark_status parse_bpe(const cJSON *j, tk_model *m)
+static ark_status parse_bpe(const cJSON *j, tk_model *m, bool nul)
 {
     ARK_TRY(opt_str(j, "unk_token", &m->unk));
     ARK_TRY(opt_str(j, "continuing_subword_prefix", &m->prefix));
@@ -146,7 +167,7 @@ static ark_status parse_bpe(const cJSON *j, tk_model *m)
         snprintf(name, sizeof name, "<0x%02X>", b);
         m->byte_id[b] = ark_tok_strmap_get(&m->vocab, name, 6);
     }
-    return load_merges(m, cJSON_GetObjectItemCaseSensitive(j, "merges"));
+    return load_merges(m, cJSON_GetObjectItemCaseSensitive(j, "merges"), nul);
 }
 
 ark_status ark_tok_model_parse(const cJSON *j, struct ark_tokenizer *t)
@@ -167,7 +188,7 @@ ark_status ark_tok_model_parse(const cJSON *j, struct ark_tokenizer *t)
     ARK_TRY(load_vocab(m, cJSON_GetObjectItemCaseSensitive(j, "vocab"), t));
     if (!strcmp(type, "BPE")) {
         m->kind = TKM_BPE;
-        return parse_bpe(j, m);
+        return parse_bpe(j, m, t->json_nul);
     }
     if (!strcmp(type, "WordLevel")) {
         m->kind = TKM_WORDLEVEL;

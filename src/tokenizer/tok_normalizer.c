@@ -56,31 +56,113 @@ static size_t count_chars(const char *s, size_t n)
     return c;
 }
 
-/* Normalize one segment [a, b) of the split.  A changed segment maps its
- * output chars to its input chars in order (extra output chars are
- * "inserted", missing ones "removed"), which is how Hugging Face's
- * alignment-keeping normalization reports them. */
-static bool nf_segment(tk_emit *em, size_t a, size_t b, utf8proc_option_t opt)
+/* Emit the normalized text dst[0,m) of the input chars [a, b): output char
+ * j stands for input char j (extra output chars are "inserted" after the
+ * last one, missing ones "removed" with the last output char), which is how
+ * Hugging Face's alignment-keeping normalization reports a composition or a
+ * decomposition. */
+static void nf_emit(tk_emit *em, size_t a, size_t b, const char *dst, size_t m)
+{
+    size_t k = count_chars(em->src + a, b - a), mo = count_chars(dst, m), j = 0;
+    em->off = a;
+    for (size_t i = 0; i < m; j++) {
+        uint32_t cp;
+        i += (size_t)ark_tok_utf8_dec(dst + i, m - i, &cp);
+        int change = j < k ? 0 : 1;
+        if (mo <= k && j + 1 == mo) change = -(int)(k - mo);
+        ark_tok_emit_put(em, cp, change);
+    }
+    em->off = b;
+}
+
+static char *nf_map(const char *s, size_t n, utf8proc_option_t opt, size_t *m)
 {
     utf8proc_uint8_t *dst = NULL;
-    utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)em->src + a, (utf8proc_ssize_t)(b - a), &dst, opt);
-    if (m < 0) return false;
-    em->off = a;
-    if ((size_t)m == b - a && memcmp(dst, em->src + a, b - a) == 0) {
-        ark_tok_emit_copy(em, b - a);
-    } else {
-        size_t k = count_chars(em->src + a, b - a), mo = count_chars((const char *)dst, (size_t)m), j = 0;
-        for (size_t i = 0; i < (size_t)m; j++) {
-            uint32_t cp;
-            i += (size_t)ark_tok_utf8_dec((const char *)dst + i, (size_t)m - i, &cp);
-            int change = j < k ? 0 : 1;
-            if (mo <= k && j + 1 == mo) change = -(int)(k - mo);
-            ark_tok_emit_put(em, cp, change);
+    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &dst, opt);
+    if (r < 0) return NULL;
+    *m = (size_t)r;
+    return (char *)dst;
+}
+
+static bool is_starter(const char *s, size_t n)
+{
+    uint32_t cp;
+    ark_tok_utf8_dec(s, n, &cp);
+    return utf8proc_get_property((utf8proc_int32_t)cp)->combining_class == 0;
+}
+
+/* One "starter + marks" run [a, b).  A decomposition maps each input char
+ * to its own decomposition when no reordering crosses them (Hugging Face
+ * aligns every piece of a decomposed char to that char); otherwise, and for
+ * compositions, output chars map to input chars in order. */
+static bool nf_run(tk_emit *em, size_t a, size_t b, utf8proc_option_t opt)
+{
+    size_t rm;
+    char *rd = nf_map(em->src + a, b - a, opt, &rm);
+    if (!rd) return false;
+    bool done = false;
+    if (!(opt & UTF8PROC_COMPOSE)) {
+        tk_buf per = {0};
+        bool ok = true;
+        for (size_t p = a; ok && p < b; p += (size_t)ark_tok_utf8_len((unsigned char)em->src[p])) {
+            size_t cm, k = (size_t)ark_tok_utf8_len((unsigned char)em->src[p]);
+            char *cd = nf_map(em->src + p, k, opt, &cm);
+            ok = cd && ark_tok_buf_put(&per, cd, cm);
+            free(cd);
         }
-        em->off = b;
+        if (ok && per.len == rm && memcmp(per.p, rd, rm) == 0) {
+            for (size_t p = a; p < b;) {
+                size_t cm, k = (size_t)ark_tok_utf8_len((unsigned char)em->src[p]);
+                char *cd = nf_map(em->src + p, k, opt, &cm);
+                if (!cd) break;
+                nf_emit(em, p, p + k, cd, cm);
+                free(cd);
+                p += k;
+            }
+            done = true;
+        }
+        free(per.p);
     }
-    free(dst);
+    if (!done) nf_emit(em, a, b, rd, rm);
+    free(rd);
     return true;
+}
+
+/* Normalize one segment [a, b) of the split (it starts at an ASCII char or
+ * at the start of the split).  Alignments are mapped per "starter + its
+ * combining marks" run when the runs normalize independently (the usual
+ * case), else over the whole segment. */
+static bool nf_segment(tk_emit *em, size_t a, size_t b, utf8proc_option_t opt)
+{
+    size_t m;
+    char *dst = nf_map(em->src + a, b - a, opt, &m);
+    if (!dst) return false;
+    if (m == b - a && memcmp(dst, em->src + a, m) == 0) {
+        em->off = a;
+        ark_tok_emit_copy(em, b - a);
+        free(dst);
+        return true;
+    }
+    tk_buf runs = {0};
+    size_t *cut = malloc((b - a + 2) * sizeof *cut), ncut = 0;
+    bool ok = cut != NULL;
+    for (size_t p = a; ok && p <= b; p += p < b ? (size_t)ark_tok_utf8_len((unsigned char)em->src[p]) : 1)
+        if (p == a || p == b || is_starter(em->src + p, b - p)) cut[ncut++] = p;
+    /* do the runs normalize to the same text one by one? */
+    for (size_t r = 0; ok && r + 1 < ncut; r++) {
+        size_t rm;
+        char *rd = nf_map(em->src + cut[r], cut[r + 1] - cut[r], opt, &rm);
+        ok = rd && ark_tok_buf_put(&runs, rd, rm);
+        free(rd);
+    }
+    if (ok && runs.len == m && memcmp(runs.p, dst, m) == 0) {
+        for (size_t r = 0; ok && r + 1 < ncut; r++) ok = nf_run(em, cut[r], cut[r + 1], opt);
+    } else if (ok)
+        nf_emit(em, a, b, dst, m);
+    free(runs.p);
+    free(cut);
+    free(dst);
+    return ok;
 }
 
 static bool tf_unicode(const void *ctx, tk_emit *em)
@@ -268,11 +350,13 @@ static bool tf_bytelevel(const void *ctx, tk_emit *em)
 
 /* ---- BertNormalizer ---------------------------------------------------- */
 
+/* "Other" chars that clean_text drops: control, format, private use.
+ * Unassigned code points are kept, as Hugging Face keeps them. */
 static bool bert_other(uint32_t c)
 {
     utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
-    return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CN ||
-           k == UTF8PROC_CATEGORY_CO || k == UTF8PROC_CATEGORY_CS;
+    return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CO ||
+           k == UTF8PROC_CATEGORY_CS;
 }
 
 static bool tf_bert_clean(const void *ctx, tk_emit *em)
@@ -282,7 +366,8 @@ static bool tf_bert_clean(const void *ctx, tk_emit *em)
         uint32_t c;
         int k = ark_tok_utf8_dec(em->src + em->off, em->n - em->off, &c);
         bool ws = c == '\t' || c == '\n' || c == '\r' || ark_tok_is_whitespace(c);
-        if (c == 0 || c == 0xFFFD || (!ws && bert_other(c))) {
+        bool control = c != '\t' && c != '\n' && c != '\r' && bert_other(c); /* drops U+0085 too */
+        if (c == 0 || c == 0xFFFD || control) {
             em->off += (size_t)k;
             continue;
         }

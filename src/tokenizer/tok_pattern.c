@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 /* Patterns (literal strings, Oniguruma regexes, character classes) and the
  * split behaviours, with Hugging Face's find_matches / split semantics.
  *

@@ -1,6 +1,7 @@
 /* Post-processors: TemplateProcessing, ByteLevel (offset trimming),
- * RobertaProcessing, BertProcessing, Sequence.  Only single sequences are
- * encoded, so only the "single" template is used. */
+ * RobertaProcessing, BertProcessing, Sequence; and tokenizer.json's
+ * truncation and padding.  Only single sequences are encoded, so only the
+ * "single" template is used. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,5 +322,105 @@ ark_status ark_tok_post_parse(const cJSON *j, const char *where, const struct ar
         return s;
     }
     *out = pp;
+    return ARK_OK;
+}
+
+/* ---- truncation and padding -------------------------------------------- */
+
+size_t ark_tok_post_added(const tk_post *pp)
+{
+    if (!pp) return 0;
+    size_t n = 0;
+    switch (pp->kind) {
+    case TKPP_SEQ:
+        for (size_t i = 0; i < pp->n; i++) n += ark_tok_post_added(pp->items[i]);
+        return n;
+    case TKPP_ROBERTA:
+    case TKPP_BERT: return 2;
+    case TKPP_TEMPLATE:
+        for (size_t i = 0; i < pp->nsingle; i++) n += pp->single[i].seq ? 0 : pp->single[i].n;
+        return n;
+    default: return 0;
+    }
+}
+
+ark_status ark_tok_truncate(const struct ark_tokenizer *t, tk_toks *toks, bool add_special)
+{
+    if (!t->trunc.on) return ARK_OK;
+    size_t added = add_special ? ark_tok_post_added(t->post) : 0, max = t->trunc.max_len;
+    max = max > added ? max - added : 0;
+    if (toks->n <= max) return ARK_OK;
+    if (t->trunc.only_second)
+        return ark_fail(ARK_ERR_ARG, "encode: truncation strategy OnlySecond needs a second sequence");
+    if (t->trunc.left) memmove(toks->v, toks->v + (toks->n - max), max * sizeof *toks->v);
+    toks->n = max;
+    return ARK_OK;
+}
+
+bool ark_tok_pad(const struct ark_tokenizer *t, tk_toks *toks)
+{
+    const tk_pad *p = &t->pad;
+    if (!p->on) return true;
+    size_t len = p->fixed ? p->len : toks->n;
+    if (p->multiple > 0 && len % p->multiple) len += p->multiple - len % p->multiple;
+    if (toks->n >= len) return true;
+    size_t add = len - toks->n, n0 = toks->n;
+    tk_token pad = {p->id, 0, 0, p->token, (uint32_t)strlen(p->token), 1};
+    for (size_t i = 0; i < add; i++)
+        if (!ark_tok_toks_push(toks, pad)) return false;
+    if (p->left) {
+        memmove(toks->v + add, toks->v, n0 * sizeof *toks->v);
+        for (size_t i = 0; i < add; i++) toks->v[i] = pad;
+    }
+    return true;
+}
+
+static ark_status parse_trunc(const cJSON *j, tk_trunc *tr)
+{
+    const char *dir, *strategy;
+    long max = -1;
+    ARK_TRY(ark_tok_json_int(j, "max_length", "truncation", &max));
+    ARK_TRY(ark_tok_json_str(j, "direction", "truncation", &dir));
+    ARK_TRY(ark_tok_json_str(j, "strategy", "truncation", &strategy));
+    if (max < 0) return ark_fail(ARK_ERR_FORMAT, "truncation.max_length: missing or negative");
+    if (dir && strcmp(dir, "Left") && strcmp(dir, "Right"))
+        return ark_fail(ARK_ERR_FORMAT, "truncation.direction: unknown value \"%s\"", dir);
+    tr->on = true;
+    tr->max_len = (size_t)max;
+    tr->left = dir && !strcmp(dir, "Left");
+    tr->only_second = strategy && !strcmp(strategy, "OnlySecond");
+    return ARK_OK;
+}
+
+static ark_status parse_pad(const cJSON *j, tk_pad *p)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "strategy");
+    const char *dir, *tok;
+    long id = 0, mult = 0;
+    if (cJSON_IsObject(st)) {
+        const cJSON *fixed = cJSON_GetObjectItemCaseSensitive(st, "Fixed");
+        if (!cJSON_IsNumber(fixed) || fixed->valuedouble < 0)
+            return ark_fail(ARK_ERR_FORMAT, "padding.strategy: expected \"BatchLongest\" or {\"Fixed\": n}");
+        p->fixed = true;
+        p->len = (size_t)fixed->valuedouble;
+    } else if (!cJSON_IsString(st) || strcmp(st->valuestring, "BatchLongest"))
+        return ark_fail(ARK_ERR_FORMAT, "padding.strategy: expected \"BatchLongest\" or {\"Fixed\": n}");
+    ARK_TRY(ark_tok_json_str(j, "direction", "padding", &dir));
+    ARK_TRY(ark_tok_json_str(j, "pad_token", "padding", &tok));
+    ARK_TRY(ark_tok_json_int(j, "pad_id", "padding", &id));
+    ARK_TRY(ark_tok_json_int(j, "pad_to_multiple_of", "padding", &mult));
+    if (id < 0 || mult < 0) return ark_fail(ARK_ERR_FORMAT, "padding: pad_id and pad_to_multiple_of must be >= 0");
+    p->on = true;
+    p->left = dir && !strcmp(dir, "Left");
+    p->id = (int32_t)id;
+    p->multiple = (size_t)mult;
+    p->token = ark_tok_strdup(tok ? tok : "[PAD]");
+    return p->token ? ARK_OK : ark_fail(ARK_ERR_NOMEM, "padding: out of memory");
+}
+
+ark_status ark_tok_trunc_pad_parse(const cJSON *trunc, const cJSON *pad, struct ark_tokenizer *t)
+{
+    if (trunc && !cJSON_IsNull(trunc)) ARK_TRY(parse_trunc(trunc, &t->trunc));
+    if (pad && !cJSON_IsNull(pad)) ARK_TRY(parse_pad(pad, &t->pad));
     return ARK_OK;
 }
