@@ -9,5 +9,9 @@
 #include "arrakis/interventions.h"
 #include "arrakis/generate.h"
 #include "arrakis/tokenizer.h"
+#include "arrakis/tool.h"
+#include "arrakis/analysis.h"
+#include "arrakis/weights.h"
+#include "arrakis/factored.h"
 
 #endif

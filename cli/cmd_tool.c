@@ -1,0 +1,86 @@
+/* arrakis tool KEY [--op OP] --params '{...}' MODEL_DIR   |   arrakis tool --list */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arrakis/arrakis.h"
+#include "cli.h"
+#include "cli_tool.h"
+
+static void usage(void)
+{
+    printf("usage: arrakis tool KEY [--op OP] [--params JSON] MODEL_DIR\n"
+           "       arrakis tool --list\n\n"
+           "Run any tool through its generic entry point: parameters in as a JSON object, the result\n"
+           "out as JSON.  --list prints every tool's key, summary and operations.\n\n"
+           "example: arrakis tool logit_lens --params '{\"text\": \"The Eiffel Tower is in\", \"top_k\": 3}' MODEL_DIR\n");
+}
+
+static void list_tools(void)
+{
+    for (int i = 0; i < ark_tool_count(); i++) {
+        const ark_tool_def *d = ark_tool_at(i);
+        printf("%-14s %s\n", d->name, d->summary ? d->summary : "");
+        for (const char *const *op = d->ops; op && *op; op++) printf("    %s\n", *op);
+    }
+}
+
+int cli_tool_open(const char *cmd, const char *dir, cli_tool_ctx *ctx)
+{
+    memset(ctx, 0, sizeof *ctx);
+    if (ark_model_open(dir, &ctx->model) != ARK_OK) return cli_lib_error(cmd, NULL);
+    char *tok = malloc(strlen(dir) + 32);
+    sprintf(tok, "%s/tokenizer.json", dir);
+    int rc = 0;
+    if (access(tok, R_OK) == 0 && ark_tokenizer_open(dir, &ctx->tokenizer) != ARK_OK) rc = cli_lib_error(cmd, "tokenizer");
+    free(tok);
+    ctx->env.model = ctx->model;
+    ctx->env.tokenizer = ctx->tokenizer;
+    return rc;
+}
+
+int cli_tool_call(const char *cmd, cli_tool_ctx *ctx, const char *tool, const char *op, const char *params, char **result)
+{
+    ark_tool *t;
+    if (ark_tool_new(tool, &ctx->env, &t) != ARK_OK) return cli_lib_error(cmd, NULL);
+    int rc = 0;
+    if (ark_tool_run(t, op, params, result) != ARK_OK) rc = cli_lib_error(cmd, NULL);
+    ark_tool_free(t);
+    return rc;
+}
+
+void cli_tool_close(cli_tool_ctx *ctx)
+{
+    ark_tokenizer_free(ctx->tokenizer);
+    ark_model_free(ctx->model);
+}
+
+int cmd_tool(int argc, char **argv)
+{
+    const char *key = NULL, *dir = NULL, *params = NULL, *op = NULL, *v;
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return 0; }
+        if (cli_flag(argv, i, "--list")) { list_tools(); return 0; }
+        if (cli_opt(argc, argv, &i, "--params", &v)) { if (!v) return 2; params = v; }
+        else if (cli_opt(argc, argv, &i, "--op", &v)) { if (!v) return 2; op = v; }
+        else if (argv[i][0] == '-') return cli_error("tool", "unknown option %s (see arrakis tool --help)", argv[i]);
+        else if (!key) key = argv[i];
+        else if (!dir) dir = argv[i];
+        else return cli_error("tool", "unexpected argument %s", argv[i]);
+    }
+    if (!key || !dir) return cli_error("tool", "usage: arrakis tool KEY [--op OP] --params JSON MODEL_DIR (arrakis tool --list)");
+    if (!ark_tool_find(key)) {
+        ark_tool *t;
+        ark_tool_env env = {0};
+        ark_tool_new(key, &env, &t);
+        return cli_lib_error("tool", NULL);
+    }
+    cli_tool_ctx ctx;
+    int rc = cli_tool_open("tool", dir, &ctx);
+    char *result = NULL;
+    if (!rc) rc = cli_tool_call("tool", &ctx, key, op, params, &result);
+    if (!rc) printf("%s\n", result);
+    free(result);
+    cli_tool_close(&ctx);
+    return rc;
+}

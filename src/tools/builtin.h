@@ -1,0 +1,11 @@
+/* The built-in tools, NULL-terminated (src/tools/builtin.c). Each tool's
+ * file defines one `const ark_tool_def ark_tool_<name>` and the list below
+ * names it. */
+#ifndef ARK_TOOLS_BUILTIN_H
+#define ARK_TOOLS_BUILTIN_H
+
+#include "arrakis/tool.h"
+
+extern const ark_tool_def *const ark_builtin_tools[];
+
+#endif
