@@ -163,7 +163,9 @@ bool ark_tok_decode_tokens(const struct ark_tokenizer *t, const int32_t *ids, si
     if (ok && t->dec) ok = ark_tok_dec_apply(t->dec, &l, piece);
     ok = ok && ark_tok_buf_put(out, "", 0);
     for (size_t i = 0; ok && i < l.n; i++) {
-        if (!t->dec && i > 0) ok = ark_tok_buf_put(out, " ", 1);
+        /* without a decoder Hugging Face joins tokens with spaces, so a token
+         * in the middle of a text stands for " token" */
+        if (!t->dec && (i > 0 || piece)) ok = ark_tok_buf_put(out, " ", 1);
         ok = ok && ark_tok_buf_put(out, l.b.p + l.off[i], l.len[i]);
     }
     ark_tok_slist_free(&l);

@@ -47,10 +47,11 @@ void ark_tok_strmap_free(tk_strmap *m)
     memset(m, 0, sizeof *m);
 }
 
-static bool strmap_grow(tk_strmap *m)
+static inline uint64_t slot_of(uint64_t h, size_t idx) { return (h & 0xFFFFFFFF00000000ULL) | (uint64_t)(idx + 1); }
+
+static bool strmap_grow_to(tk_strmap *m, size_t cap)
 {
-    size_t cap = m->cap ? m->cap * 2 : 64;
-    uint32_t *slots = calloc(cap, sizeof *slots);
+    uint64_t *slots = calloc(cap, sizeof *slots);
     struct tk_strent *ents = realloc(m->ents, sizeof *ents * (cap / 2 + 1));
     if (!slots || !ents) {
         free(slots);
@@ -62,7 +63,7 @@ static bool strmap_grow(tk_strmap *m)
     for (size_t i = 0; i < m->n; i++) {
         size_t j = m->ents[i].h & mask;
         while (slots[j]) j = (j + 1) & mask;
-        slots[j] = (uint32_t)i + 1;
+        slots[j] = slot_of(m->ents[i].h, i);
     }
     free(m->slots);
     m->slots = slots;
@@ -71,35 +72,50 @@ static bool strmap_grow(tk_strmap *m)
     return true;
 }
 
+static bool strmap_grow(tk_strmap *m) { return strmap_grow_to(m, m->cap ? m->cap * 2 : 64); }
+
+bool ark_tok_strmap_reserve(tk_strmap *m, size_t n)
+{
+    size_t cap = m->cap ? m->cap : 64;
+    while (cap < 2 * (n + 1)) cap *= 2;
+    return cap == m->cap || strmap_grow_to(m, cap);
+}
+
+/* The slot holding key k, or the empty slot where it would go. */
+static inline size_t strmap_find(const tk_strmap *m, const char *k, size_t len, uint64_t h)
+{
+    uint64_t tag = h & 0xFFFFFFFF00000000ULL;
+    size_t j = h & m->mask;
+    for (;;) {
+        uint64_t s = m->slots[j];
+        if (!s) return j;
+        if ((s & 0xFFFFFFFF00000000ULL) == tag) {
+            const struct tk_strent *e = &m->ents[(uint32_t)s - 1];
+            if (e->len == len && memcmp(e->k, k, len) == 0) return j;
+        }
+        j = (j + 1) & m->mask;
+    }
+}
+
 bool ark_tok_strmap_put(tk_strmap *m, const char *k, size_t len, int32_t v)
 {
     if ((m->n + 1) * 2 > m->cap && !strmap_grow(m)) return false;
     uint64_t h = ark_tok_hash(k, len);
-    size_t j = h & m->mask;
-    while (m->slots[j]) {
-        struct tk_strent *e = &m->ents[m->slots[j] - 1];
-        if (e->h == h && e->len == len && memcmp(e->k, k, len) == 0) {
-            e->v = v;
-            return true;
-        }
-        j = (j + 1) & m->mask;
+    size_t j = strmap_find(m, k, len, h);
+    if (m->slots[j]) {
+        m->ents[(uint32_t)m->slots[j] - 1].v = v;
+        return true;
     }
     m->ents[m->n] = (struct tk_strent){k, (uint32_t)len, v, h};
-    m->slots[j] = (uint32_t)++m->n;
+    m->slots[j] = slot_of(h, m->n++);
     return true;
 }
 
 int32_t ark_tok_strmap_get(const tk_strmap *m, const char *k, size_t len)
 {
     if (!m->cap) return -1;
-    uint64_t h = ark_tok_hash(k, len);
-    size_t j = h & m->mask;
-    while (m->slots[j]) {
-        const struct tk_strent *e = &m->ents[m->slots[j] - 1];
-        if (e->h == h && e->len == len && memcmp(e->k, k, len) == 0) return e->v;
-        j = (j + 1) & m->mask;
-    }
-    return -1;
+    uint64_t s = m->slots[strmap_find(m, k, len, ark_tok_hash(k, len))];
+    return s ? m->ents[(uint32_t)s - 1].v : -1;
 }
 
 void ark_tok_pairmap_free(tk_pairmap *m)
@@ -112,9 +128,8 @@ void ark_tok_pairmap_free(tk_pairmap *m)
 
 static inline size_t pair_slot(uint64_t key, size_t mask) { return mix64(key) & mask; }
 
-static bool pairmap_grow(tk_pairmap *m)
+static bool pairmap_grow_to(tk_pairmap *m, size_t cap)
 {
-    size_t cap = m->cap ? m->cap * 2 : 64;
     uint64_t *keys = calloc(cap, sizeof *keys);
     uint32_t *rank = malloc(cap * sizeof *rank);
     int32_t *val = malloc(cap * sizeof *val);
@@ -142,6 +157,15 @@ static bool pairmap_grow(tk_pairmap *m)
     m->cap = cap;
     m->mask = mask;
     return true;
+}
+
+static bool pairmap_grow(tk_pairmap *m) { return pairmap_grow_to(m, m->cap ? m->cap * 2 : 64); }
+
+bool ark_tok_pairmap_reserve(tk_pairmap *m, size_t n)
+{
+    size_t cap = m->cap ? m->cap : 64;
+    while (cap < 2 * (n + 1)) cap *= 2;
+    return cap == m->cap || pairmap_grow_to(m, cap);
 }
 
 bool ark_tok_pairmap_put(tk_pairmap *m, uint32_t a, uint32_t b, uint32_t rank, int32_t val)

@@ -24,7 +24,7 @@
  * alive (the tokenizer keeps them in its string pool). */
 typedef struct tk_strmap {
     struct tk_strent *ents;
-    uint32_t *slots; /* 0 = empty, else index+1 into ents */
+    uint64_t *slots; /* 0 = empty, else (hash high bits << 32) | (index + 1) */
     size_t n, cap, mask;
 } tk_strmap;
 
@@ -32,6 +32,8 @@ uint64_t ark_tok_hash(const void *p, size_t n);
 void ark_tok_strmap_free(tk_strmap *m);
 /* Insert or overwrite.  Returns false on allocation failure. */
 bool ark_tok_strmap_put(tk_strmap *m, const char *k, size_t len, int32_t v);
+/* Make room for n entries in all (avoids rehashing while loading). */
+bool ark_tok_strmap_reserve(tk_strmap *m, size_t n);
 /* -1 if absent. */
 int32_t ark_tok_strmap_get(const tk_strmap *m, const char *k, size_t len);
 
@@ -44,6 +46,7 @@ typedef struct tk_pairmap {
 } tk_pairmap;
 
 void ark_tok_pairmap_free(tk_pairmap *m);
+bool ark_tok_pairmap_reserve(tk_pairmap *m, size_t n);
 bool ark_tok_pairmap_put(tk_pairmap *m, uint32_t a, uint32_t b, uint32_t rank, int32_t val);
 /* Returns false if absent. */
 bool ark_tok_pairmap_get(const tk_pairmap *m, uint32_t a, uint32_t b, uint32_t *rank, int32_t *val);

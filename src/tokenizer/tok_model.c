@@ -39,6 +39,8 @@ static ark_status load_vocab(tk_model *m, const cJSON *vocab, struct ark_tokeniz
         free(pool);
         return ark_fail(ARK_ERR_NOMEM, "model.vocab: out of memory");
     }
+    if (!ark_tok_strmap_reserve(&m->vocab, (size_t)cJSON_GetArraySize(vocab)))
+        return ark_fail(ARK_ERR_NOMEM, "model.vocab: out of memory");
     m->n_ids = (int32_t)(max_id + 1);
     m->id_str = calloc((size_t)m->n_ids + 1, sizeof *m->id_str);
     m->id_len = calloc((size_t)m->n_ids + 1, sizeof *m->id_len);
@@ -97,7 +99,10 @@ static ark_status load_merges(tk_model *m, const cJSON *merges, bool nul)
     if (!cJSON_IsArray(merges)) return ark_fail(ARK_ERR_FORMAT, "model.merges: expected an array");
     size_t pl = m->prefix ? strlen(m->prefix) : 0, cap = 256, i = 0;
     char *buf = malloc(cap);
-    if (!buf) return ark_fail(ARK_ERR_NOMEM, "model.merges: out of memory");
+    if (!buf || !ark_tok_pairmap_reserve(&m->merges, (size_t)cJSON_GetArraySize(merges))) {
+        free(buf);
+        return ark_fail(ARK_ERR_NOMEM, "model.merges: out of memory");
+    }
     ark_status st = ARK_OK;
     const cJSON *it;
     cJSON_ArrayForEach(it, merges) {
