@@ -43,6 +43,8 @@ struct ark_model {
     int n_hooks;
     struct hook_reg *hooks;        /* hook functions kept on the model (ark_model_add_hook) */
     int n_hooks_fn, cap_hooks_fn, next_handle;
+    unsigned processed;   /* ARK_PROCESS_* steps applied (weights.h) */
+    bool weights_private; /* every weight view is an owned, compact copy with all biases (process.c) */
 };
 
 /* One weight tensor the family's layout calls for. */
