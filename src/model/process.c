@@ -270,7 +270,7 @@ ark_status ark_model_process(ark_model *m, unsigned flags)
     if ((flags & ARK_PROCESS_CENTER_WRITING) && c->norm != ARK_NORM_LAYERNORM)
         return ark_fail(ARK_ERR_UNSUPPORTED, "center-writing: this %s model uses RMSNorm, which does not remove the "
                         "residual stream's mean, so centring the writing weights would change its outputs "
-                        "(LayerNorm models only)", c->family);
+                        "(LayerNorm models only; ask for the other steps without it)", c->family);
     flags &= ~m->processed;
     if (!flags) return ARK_OK;
     size_t n = (size_t)c->d_vocab;
