@@ -14,6 +14,7 @@ static const struct {
     {"run", cmd_run, "run a model on token ids or text; top-k predictions, cached activations"},
     {"generate", cmd_generate, "continue prompts (greedy or sampled), with interventions"},
     {"init", cmd_init, "write a randomly initialised model folder for a family"},
+    {"decompose", cmd_decompose, "split the residual stream into its parts, with direct logit attribution"},
     {"tool", cmd_tool, "run any tool by key with JSON parameters (arrakis tool --list)"},
     {"tokenize", cmd_tokenize, "text to token ids with a model folder's tokenizer"},
     {"detokenize", cmd_detokenize, "token ids to text"},
