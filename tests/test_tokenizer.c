@@ -10,6 +10,7 @@
 #include "tokenizer/tok_internal.h" /* ark_tok_json_string_field: U+0000-safe JSON strings */
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,6 +500,61 @@ static void test_invalid_utf8(void **state)
     ark_encoding_free(e);
 }
 
+/* ---- threads ----------------------------------------------------------- */
+
+/* Several threads encode with the same tokenizers at once (each thread has
+ * its own word cache; the regexes and tables are shared read-only) and must
+ * get what one thread gets. */
+typedef struct thread_job {
+    const char *text;
+    int32_t want[N_TOK][64];
+    int nwant[N_TOK];
+    int errors;
+} thread_job;
+
+static void *encode_all(void *arg)
+{
+    thread_job *job = arg;
+    for (int rep = 0; rep < 20; rep++)
+        for (int k = 0; k < N_TOK; k++) {
+            ark_encoding *e;
+            if (ark_tokenizer_encode(toks[k], job->text, strlen(job->text), true, &e) != ARK_OK) {
+                job->errors++;
+                continue;
+            }
+            if (ark_encoding_count(e) != job->nwant[k] ||
+                memcmp(ark_encoding_ids(e), job->want[k], sizeof(int32_t) * (size_t)job->nwant[k]) != 0)
+                job->errors++;
+            ark_encoding_free(e);
+        }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    static const char *texts[4] = {"The Eiffel Tower is in Paris. ", "Caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC 123456",
+                                   "When Mary and John went to the store,", "  code: x = f(y)\n\treturn x<|endoftext|>"};
+    thread_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i].text = texts[i];
+        jobs[i].errors = 0;
+        for (int k = 0; k < N_TOK; k++) {
+            ark_encoding *e = encode(toks[k], texts[i], true);
+            jobs[i].nwant[k] = ark_encoding_count(e);
+            assert_true(jobs[i].nwant[k] <= 64);
+            memcpy(jobs[i].want[k], ark_encoding_ids(e), sizeof(int32_t) * (size_t)jobs[i].nwant[k]);
+            ark_encoding_free(e);
+        }
+    }
+    for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&th[i], NULL, encode_all, &jobs[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(jobs[i].errors, 0);
+    }
+}
+
 /* ---- loading errors ---------------------------------------------------- */
 
 static void test_open_errors(void **state)
@@ -557,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_small_metaspace),
         cmocka_unit_test(test_long_inputs),
         cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,7 +4,10 @@
  * sit in a min-heap ordered by (merge rank, position); the best one is
  * merged, stale entries are skipped, and the new neighbour pairs pushed.
  * O(w log w) for a word of w characters.  Words shorter than 256 bytes are
- * memoised for the duration of one encode call. */
+ * memoised in a per-thread cache that lives across encode calls (as Hugging
+ * Face's thread-local BPE cache does); it belongs to the last tokenizer the
+ * thread used and is emptied when it fills up. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,9 +35,10 @@ typedef struct cache_ent {
 } cache_ent;
 
 #define CACHE_MAX_WORD 256
-#define CACHE_MAX_ENTRIES (1u << 20)
+#define CACHE_MAX_ENTRIES (1u << 18)
 
 struct tk_bpe_cache {
+    uint64_t uid; /* the tokenizer the cached words belong to */
     cache_ent *ents; /* open addressing; klen == UINT32_MAX means empty */
     size_t n, cap;
     tk_buf keys;
@@ -51,10 +55,9 @@ struct tk_bpe_cache {
     size_t cappiece;
 };
 
-tk_bpe_cache *ark_tok_bpe_cache_new(void) { return calloc(1, sizeof(tk_bpe_cache)); }
-
-void ark_tok_bpe_cache_free(tk_bpe_cache *c)
+static void cache_free(void *p)
 {
+    tk_bpe_cache *c = p;
     if (!c) return;
     free(c->ents);
     free(c->keys.p);
@@ -79,6 +82,40 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem)
 }
 
 /* ---- the word cache ---------------------------------------------------- */
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static bool cache_key_ok;
+
+static void cache_key_init(void) { cache_key_ok = pthread_key_create(&cache_key, cache_free) == 0; }
+
+static void cache_clear(tk_bpe_cache *c)
+{
+    for (size_t i = 0; i < c->cap; i++) c->ents[i].klen = UINT32_MAX;
+    c->n = 0;
+    c->keys.len = 0;
+    c->ntoks = 0;
+}
+
+tk_bpe_cache *ark_tok_bpe_cache_for(uint64_t uid)
+{
+    pthread_once(&cache_once, cache_key_init);
+    if (!cache_key_ok) return NULL;
+    tk_bpe_cache *c = pthread_getspecific(cache_key);
+    if (!c) {
+        if (!(c = calloc(1, sizeof *c))) return NULL;
+        if (pthread_setspecific(cache_key, c) != 0) {
+            free(c);
+            return NULL;
+        }
+        c->uid = uid;
+    }
+    if (c->uid != uid) {
+        cache_clear(c);
+        c->uid = uid;
+    }
+    return c;
+}
 
 static cache_ent *cache_find(const tk_bpe_cache *c, const char *w, size_t n, uint64_t h)
 {
@@ -112,7 +149,7 @@ static bool cache_rehash(tk_bpe_cache *c)
 
 static void cache_put(tk_bpe_cache *c, const char *w, size_t n, uint64_t h, const wtok *t, size_t nt)
 {
-    if (c->n >= CACHE_MAX_ENTRIES) return;
+    if (c->n >= CACHE_MAX_ENTRIES) cache_clear(c);
     if ((c->n + 1) * 2 > c->cap && !cache_rehash(c)) return;
     if (!grow((void **)&c->toks, &c->captoks, c->ntoks + nt, sizeof *c->toks)) return;
     size_t koff = c->keys.len;

@@ -48,7 +48,7 @@ static ark_status pre_tokenize(const ark_tokenizer *t, tk_pts *p)
 
 static ark_status run_model(const ark_tokenizer *t, const tk_pts *p, const char *text, tk_toks *toks)
 {
-    tk_bpe_cache *cache = ark_tok_bpe_cache_new();
+    tk_bpe_cache *cache = ark_tok_bpe_cache_for(t->uid);
     if (!cache) return ark_fail(ARK_ERR_NOMEM, "encode: out of memory");
     ark_status s = ARK_OK;
     for (size_t i = 0; s == ARK_OK && i < p->n; i++) {
@@ -61,7 +61,6 @@ static ark_status run_model(const ark_tokenizer *t, const tk_pts *p, const char 
         }
         s = ark_tok_model_tokenize(&t->model, cache, p->buf + sp->off, sp->len, p->al + sp->off, toks);
     }
-    ark_tok_bpe_cache_free(cache);
     return s;
 }
 

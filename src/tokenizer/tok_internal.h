@@ -263,9 +263,10 @@ typedef struct tk_model {
 ark_status ark_tok_model_parse(const cJSON *j, struct ark_tokenizer *t);
 void ark_tok_model_free(tk_model *m);
 
+/* Memoised words and scratch space for one thread.  Each thread keeps one,
+ * for the tokenizer it used last (uid); NULL on allocation failure. */
 typedef struct tk_bpe_cache tk_bpe_cache;
-tk_bpe_cache *ark_tok_bpe_cache_new(void);
-void ark_tok_bpe_cache_free(tk_bpe_cache *c);
+tk_bpe_cache *ark_tok_bpe_cache_for(uint64_t uid);
 /* Tokenize one pre-token s[0,n) (a split) into toks; span maps bytes of s to
  * input spans. */
 ark_status ark_tok_model_tokenize(const tk_model *m, tk_bpe_cache *cache, const char *s, size_t n,
@@ -319,6 +320,7 @@ bool ark_tok_pad(const struct ark_tokenizer *t, tk_toks *toks);
 
 struct ark_tokenizer {
     char *path;
+    uint64_t uid;         /* unique per loaded tokenizer (word caches) */
     tk_norm *norm;
     tk_pretok *pre;
     tk_model model;

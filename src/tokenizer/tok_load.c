@@ -215,6 +215,8 @@ ark_status ark_tokenizer_open(const char *path, ark_tokenizer **out)
     cJSON *j = NULL;
     ark_tokenizer *t = calloc(1, sizeof *t);
     if (!t) s = s == ARK_OK ? ark_fail(ARK_ERR_NOMEM, "out of memory") : s;
+    static _Atomic uint64_t next_uid = 1;
+    if (t) t->uid = next_uid++;
     if (s == ARK_OK) s = ark_tok_read_json(json_path, &j, &t->json_nul);
     if (s == ARK_OK) {
         t->path = ark_tok_strdup(json_path);
