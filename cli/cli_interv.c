@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -71,7 +72,7 @@ static int parse_spec(const char *cmd, char kind, const char *text, spec *sp)
             else if (!strcmp(part, "alpha") && kind == 's') sp->alpha = strtof(val, NULL);
             else rc = cli_error(cmd, "unknown option \"%s\" in \"%s\" (pos=, head=, neuron=%s)", part, text,
                                 kind == 'a' ? ", mode=zero|mean" : kind == 's' ? ", alpha=" : "");
-        } else if (kind == 's' && hl && !sp->file[0] && strstr(part, ".safetensors")) {
+        } else if (kind == 's' && hl && !sp->file[0] && (strstr(part, ".safetensors") || access(part, R_OK) == 0)) {
             snprintf(sp->file, sizeof sp->file, "%s", part);
         } else if (kind == 's' && sp->file[0]) {
             char *end;

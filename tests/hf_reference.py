@@ -552,8 +552,9 @@ class Model:
         out[..., h:r] = x2 * c + x1 * s
         return out
 
-    def forward(self, ids):
-        """Run one unpadded sequence (positions 0..T-1). Returns (logits, cache)."""
+    def forward(self, ids, zero_heads=None):
+        """Run one unpadded sequence (positions 0..T-1). Returns (logits, cache).
+        zero_heads: {layer: [head, ...]} sets those heads' z to 0 (a zero-ablated head)."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         T = ids.shape[0]
         if T == 0:
@@ -619,6 +620,8 @@ class Model:
             pat = _softmax(scores)
             cache[pre + "attn.hook_pattern"] = pat
             z = np.einsum("hqk,khd->qhd", pat, vr)
+            for h in (zero_heads or {}).get(i, []):
+                z[:, h] = 0.0
             cache[pre + "attn.hook_z"] = z
             # per-head contribution to the output (TransformerLens hook_result: no bias)
             cache[pre + "attn.hook_result"] = np.einsum("qhd,mhd->qhm", z, lay["wo"].reshape(d, H, hd))

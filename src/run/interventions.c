@@ -1,4 +1,5 @@
 /* Built-in interventions as hook functions (see interventions.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include "cache/cache_internal.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "run/hooks.h"
 
 typedef enum { OP_ZERO, OP_MEAN, OP_RESAMPLE, OP_PATCH, OP_STEER, OP_SCALE, OP_FREEZE } op_kind;
 
@@ -169,8 +171,62 @@ static ark_status apply(ark_tensor *act, const ark_hook_call *call, void *ctx)
     return st;
 }
 
+/* Hook names a pattern matches, for sources that must hold them. */
+typedef struct names_ctx {
+    const ark_model *m;
+    const ark_cache *src;
+    char (*names)[64];
+    int n, missing;
+    char first_missing[64];
+} names_ctx;
+
+static void collect_name(int id, void *ctx)
+{
+    names_ctx *nc = ctx;
+    const ark_config *c = ark_model_config(nc->m);
+    char name[64];
+    hook_format_name(hook_id_kind(c->n_layers, id), hook_id_layer(c->n_layers, id), name, sizeof name);
+    if (ark_cache_get(nc->src, name)) {
+        snprintf(nc->names[nc->n++], 64, "%s", name);
+    } else if (!nc->missing++) {
+        snprintf(nc->first_missing, sizeof nc->first_missing, "%s", name);
+    }
+}
+
+/* Register a source-based operation on the points of `pattern` that the
+ * source holds.  An exact name the source lacks is an error, and so is a
+ * pattern none of whose points it holds. */
+static ark_status add_sourced(ark_plan *p, const char *pattern, op_ctx *o, const ark_select *sel)
+{
+    const ark_model *m = p->model;
+    names_ctx nc = {.m = m, .src = o->src, .names = malloc(64 * (size_t)hook_id_count(ark_model_config(m)->n_layers))};
+    ark_status s = hook_resolve(m, pattern, collect_name, &nc);
+    bool exact = !strpbrk(pattern, "*?[");
+    if (s == ARK_OK && (nc.n == 0 || (exact && nc.missing)))
+        s = ark_fail(ARK_ERR_MISSING, "%s: the source cache has no %s (keep it when making the source run)", pattern,
+                     nc.first_missing);
+    if (s != ARK_OK) {
+        free(nc.names);
+        op_free(o);
+        return s;
+    }
+    if (sel) {
+        o->positions = copy_ints(sel->positions, sel->n_positions);
+        o->n_positions = sel->n_positions;
+        o->heads = copy_ints(sel->heads, sel->n_heads);
+        o->n_heads = sel->n_heads;
+        o->neurons = copy_ints(sel->neurons, sel->n_neurons);
+        o->n_neurons = sel->n_neurons;
+    }
+    for (int i = 0; i < nc.n && s == ARK_OK; i++) /* the first registration owns the context */
+        s = ark_plan_add_hook_owned(p, nc.names[i], ARK_HOOK_MODIFY, apply, o, i == 0 ? op_free : NULL);
+    free(nc.names);
+    return s;
+}
+
 static ark_status add(ark_plan *p, const char *pattern, op_ctx *o, const ark_select *sel)
 {
+    if (o->src) return add_sourced(p, pattern, o, sel);
     if (sel) {
         o->positions = copy_ints(sel->positions, sel->n_positions);
         o->n_positions = sel->n_positions;
