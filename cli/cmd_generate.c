@@ -8,12 +8,13 @@
 #include "cli.h"
 #include "cli_input.h"
 #include "cli_interv.h"
+#include "cli_process.h"
 
 static void usage(void)
 {
     printf("usage: arrakis generate MODEL_DIR (--text TEXT | --tokens IDS)... [--max-new N] [--temperature T]\n"
            "                       [--top-k K] [--top-p P] [--seed S] [--no-stop] [--json]\n"
-           "                       [--ablate ...] [--patch ... --from FILE] [--steer ...]\n\n"
+           "                       [--ablate ...] [--patch ... --from FILE] [--steer ...] [--process STEPS]\n\n"
            "Continue each prompt (one batch row per --text/--tokens).  Greedy by default and with\n"
            "--temperature 0; otherwise samples (seeded) from the top-k / top-p filtered distribution.\n"
            "Stops a row at the model's eos_token_id (unless --no-stop) or after --max-new tokens\n"
@@ -67,11 +68,13 @@ int cmd_generate(int argc, char **argv)
     o.max_new = 20;
     cli_inputs inputs = {0};
     cli_interv iv = {0};
+    unsigned process = 0;
     int rc = 0;
     for (int i = 1; i < argc && !rc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return 0; }
         int used = cli_inputs_arg(&inputs, argc, argv, &i);
         if (!used) used = cli_interv_arg(&iv, argc, argv, &i);
+        if (!used) used = cli_process_arg(argc, argv, &i, &process);
         if (used < 0) return 2;
         if (used) continue;
         long n;
@@ -102,6 +105,7 @@ int cmd_generate(int argc, char **argv)
     if (!rc && !dir) rc = cli_error("generate", "missing MODEL_DIR (see arrakis generate --help)");
     ark_model *m = NULL;
     if (!rc && ark_model_open(dir, &m) != ARK_OK) rc = cli_lib_error("generate", NULL);
+    if (!rc) rc = cli_apply_process("generate", m, process);
     cli_batch batch = {0};
     cli_vocab vocab = {0};
     ark_plan *plan = m ? ark_plan_new(m) : NULL;

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cli_input.h"
 #include "cli_interv.h"
+#include "cli_process.h"
 
 static void usage(void)
 {
@@ -15,7 +16,7 @@ static void usage(void)
            "                  [--hooks NAME_OR_GLOB[,...]] [--out FILE.safetensors] [--top-k N] [--json]\n"
            "                  [--ablate HOOK[:pos=..][:head=..][:neuron=..][:mode=zero|mean]]\n"
            "                  [--patch HOOK[:pos=..][:head=..] --from CACHE.safetensors]\n"
-           "                  [--steer HOOK:VECTOR.safetensors[:ALPHA]]\n\n"
+           "                  [--steer HOOK:VECTOR.safetensors[:ALPHA]] [--process STEPS]\n\n"
            "Run the model on one batch: each --tokens (comma-separated ids) or --text (encoded with the\n"
            "folder's tokenizer, BOS added where tokenizer_config.json says so) is one row; shorter rows are\n"
            "padded and masked.  Prints the top-k next-token predictions after each row's last token.\n"
@@ -24,7 +25,8 @@ static void usage(void)
            "kept hook point under its name, float32, to a safetensors file (of the intervened run).\n"
            "--ablate zeroes (or mean-ablates, the mean over the batch's rows and positions) a hook point,\n"
            "optionally only at some positions / heads / last-dim indices; --patch writes values from a\n"
-           "cache file written by --out; --steer adds ALPHA (default 1) times a vector.\n\n"
+           "cache file written by --out; --steer adds ALPHA (default 1) times a vector.\n"
+           CLI_PROCESS_USAGE "\n"
            "examples:\n"
            "  arrakis run ../shared/fixtures/models/gpt2 --tokens 12,7,99 --tokens 5,6 --top-k 3\n"
            "  arrakis run MODEL_DIR --text \"The Eiffel Tower is in\" --hooks 'blocks.*.hook_resid_post' --out cache.safetensors\n"
@@ -119,10 +121,12 @@ int cmd_run(int argc, char **argv)
     bool json = false;
     cli_inputs inputs = {0};
     cli_interv iv = {0};
+    unsigned process = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return 0; }
         int used = cli_inputs_arg(&inputs, argc, argv, &i);
         if (!used) used = cli_interv_arg(&iv, argc, argv, &i);
+        if (!used) used = cli_process_arg(argc, argv, &i, &process);
         if (used < 0) return 2;
         if (used) continue;
         if (cli_opt(argc, argv, &i, "--hooks", &v)) { if (!v) return 2; if (n_hooks < 64) hooks[n_hooks++] = v; }
@@ -144,7 +148,8 @@ int cmd_run(int argc, char **argv)
     }
     cli_batch batch = {0};
     cli_vocab vocab = {0};
-    rc = cli_inputs_batch(&inputs, "run", dir, m, &batch, &vocab);
+    rc = cli_apply_process("run", m, process);
+    if (!rc) rc = cli_inputs_batch(&inputs, "run", dir, m, &batch, &vocab);
     ark_plan *plan = ark_plan_new(m);
     for (int i = 0; !rc && i < n_hooks; i++) rc = keep_hooks(plan, hooks[i]);
     if (!rc) rc = cli_interv_apply(&iv, "run", m, &batch, plan);

@@ -46,6 +46,12 @@ if cmd == "steered":          # CLEAN STEERED VEC ALPHA HOOK
     v = list(read(sys.argv[5]).values())[0][1]
     good, err = close(s, c + float(sys.argv[6]) * v, 1e-5, 1e-5)
     sys.exit(0 if good else 1)
+if cmd == "logprobs":         # CACHE REF_FILE REF_KEY : log-softmax equal
+    a = read(sys.argv[3])["logits"][1][0].astype(np.float64)
+    b = read(sys.argv[4])[sys.argv[5]][1].astype(np.float64)
+    ls = lambda x: x - np.log(np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True)) - x.max(-1, keepdims=True)
+    good, err = close(ls(a), ls(b))
+    sys.exit(0 if good else 1)
 if cmd == "vector":           # OUT N
     from st_tool import write
     n = int(sys.argv[4])
@@ -76,6 +82,12 @@ for m in "$fx"/models/*/; do
   chk vector "$tmp/v.st" "$d"
   if "$ark" run "$m" --tokens "$ids" --steer "resid_post0:$tmp/v.st:2.5" --hooks resid_post0 --out "$tmp/s.st" >/dev/null 2>"$tmp/err" &&
      chk steered "$tmp/clean.st" "$tmp/s.st" "$tmp/v.st" 2.5 blocks.0.hook_resid_post; then ok; else bad "$name: steer"; cat "$tmp/err"; fi
+  # processed weights give the reference log-probabilities
+  steps=fold-ln,center-unembed,fold-value-biases
+  grep -q '"norm": "layernorm"' <("$ark" info "$m" --json) && steps=all
+  ids1=$($py -c "import json;print(','.join(map(str,json.load(open('$m/refs.json'))['sequences'][1]['input_ids'])))")
+  if "$ark" run "$m" --tokens "$ids1" --process "$steps" --out "$tmp/proc.st" >/dev/null 2>"$tmp/err" &&
+     chk logprobs "$tmp/proc.st" "$m/reference.safetensors" seq1.logits; then ok; else bad "$name: --process $steps"; cat "$tmp/err"; fi
   # greedy generation with the key/value cache = argmax over repeated full forward passes
   gen=$("$ark" generate "$m" --tokens "$ids" --max-new 5 --no-stop --json | $py -c "import json,sys;print(','.join(map(str,json.load(sys.stdin)['rows'][0]['generated'])))")
   seq=$ids; want=""
