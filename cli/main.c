@@ -15,6 +15,7 @@ static const struct {
     {"generate", cmd_generate, "continue prompts (greedy or sampled), with interventions"},
     {"init", cmd_init, "write a randomly initialised model folder for a family"},
     {"decompose", cmd_decompose, "split the residual stream into its parts, with direct logit attribution"},
+    {"profile", cmd_profile, "time a forward pass per component: seconds, shares, FLOPs, memory"},
     {"tool", cmd_tool, "run any tool by key with JSON parameters (arrakis tool --list)"},
     {"tokenize", cmd_tokenize, "text to token ids with a model folder's tokenizer"},
     {"detokenize", cmd_detokenize, "token ids to text"},

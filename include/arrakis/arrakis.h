@@ -8,6 +8,7 @@
 #include "arrakis/run.h"
 #include "arrakis/interventions.h"
 #include "arrakis/generate.h"
+#include "arrakis/profile.h"
 #include "arrakis/tokenizer.h"
 #include "arrakis/tool.h"
 #include "arrakis/analysis.h"

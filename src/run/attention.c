@@ -129,8 +129,14 @@ void run_attention(run_ctx *r, const ark_layer_weights *L, int layer)
         run_fire(r, HK_ROT_Q, layer, r->q);
         run_fire(r, HK_ROT_K, layer, r->k);
     }
+    double BT = r->BT, d = c->d_model, Tk = r->past + r->T;
+    run_prof(r, "attention", layer, 2 * BT * d * (H + 2 * KV) * dh, 4 * BT * (H + 2 * KV) * dh, "blocks.%d.attn.qkv", layer);
     attend(r, layer);
     run_fire(r, HK_Z, layer, r->z);
+    double maps = r->scores ? 8.0 * r->B * H * r->T * Tk : 0;
+    run_prof(r, "attention", layer, 4.0 * r->B * H * r->T * Tk * dh, 4 * BT * H * dh + maps, "blocks.%d.attn.core", layer);
     project_out(r, L, layer);
     run_fire(r, HK_ATTN_OUT, layer, r->attn_out);
+    double res = hook_wanted(r, HK_RESULT, layer) ? 1 : 0;
+    run_prof(r, "attention", layer, 2 * BT * H * dh * d, 4 * BT * d * (1 + res * H), "blocks.%d.attn.out", layer);
 }

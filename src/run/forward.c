@@ -66,12 +66,17 @@ static void embed(run_ctx *r, const int32_t *tokens)
             memcpy(xi, e, sizeof(float) * d);
     }
     run_fire(r, HK_EMBED, 0, r->x);
-    if (c->pos != ARK_POS_LEARNED) return;
+    double bytes = 4.0 * r->BT * d;
+    if (c->pos != ARK_POS_LEARNED) {
+        run_prof(r, "embed", -1, c->embed_scale != 1.0f ? (double)r->BT * d : 0, bytes, "embed");
+        return;
+    }
     float *pe = r->attn_out; /* scratch (B, T, d) */
     for (int i = 0; i < r->BT; i++)
         memcpy(pe + (size_t)i * d, r->m->pos_embed + (size_t)r->pos[i] * d, sizeof(float) * d);
     run_fire(r, HK_POS_EMBED, 0, pe);
     for (size_t i = 0; i < (size_t)r->BT * d; i++) r->x[i] += pe[i];
+    run_prof(r, "embed", -1, (double)r->BT * d, 2 * bytes, "embed");
 }
 
 /* ---- norms ---- */
@@ -89,6 +94,13 @@ static void norm(run_ctx *r, const float *in, const float *w, const float *b, fl
     if (r->called[id]) k_norm_with_scale(c->norm, in, r->BT, d, w, b, r->scale, out);
     run_fire(r, norm_k, layer, out);
 }
+
+static double norm_flops(const run_ctx *r)
+{
+    return (double)r->BT * r->c->d_model * (r->c->norm == ARK_NORM_LAYERNORM ? 5 : 4);
+}
+
+static double norm_bytes(const run_ctx *r) { return 4.0 * r->BT * (r->c->d_model + 1); }
 
 /* ---- MLP ---- */
 
@@ -112,6 +124,14 @@ static void mlp(run_ctx *r, const ark_layer_weights *L, const float *in, int lay
     run_fire(r, HK_MLP_OUT, layer, r->mlp_out);
 }
 
+static void prof_mlp(run_ctx *r, int layer)
+{
+    const ark_config *c = r->c;
+    double BT = r->BT, d = c->d_model, m = c->d_mlp, g = c->mlp == ARK_MLP_GATED ? 2 : 1;
+    run_prof(r, "mlp", layer, 2 * BT * d * m * g + 2 * BT * m * d + BT * m * g, 4 * (BT * m * g + BT * d),
+             "blocks.%d.mlp", layer);
+}
+
 /* ---- the block ---- */
 
 static void block(run_ctx *r, int layer)
@@ -121,22 +141,26 @@ static void block(run_ctx *r, int layer)
     size_t n = (size_t)r->BT * c->d_model;
     run_fire(r, HK_RESID_PRE, layer, r->x);
     norm(r, r->x, L->ln1_w, L->ln1_b, r->nrm, HK_LN1_SCALE, HK_LN1_NORM, layer);
+    run_prof(r, "norm", layer, norm_flops(r), norm_bytes(r), "blocks.%d.ln1", layer);
     run_attention(r, L, layer);
     if (!c->parallel_residual) {
         for (size_t i = 0; i < n; i++) r->x[i] += r->attn_out[i];
         run_fire(r, HK_RESID_MID, layer, r->x);
         norm(r, r->x, L->ln2_w, L->ln2_b, r->nrm2, HK_LN2_SCALE, HK_LN2_NORM, layer);
+        run_prof(r, "norm", layer, norm_flops(r), norm_bytes(r), "blocks.%d.ln2", layer);
         mlp(r, L, r->nrm2, layer);
         for (size_t i = 0; i < n; i++) r->x[i] += r->mlp_out[i];
     } else {
         const float *mlp_in = r->nrm;
         if (!c->shared_parallel_norm) {
             norm(r, r->x, L->ln2_w, L->ln2_b, r->nrm2, HK_LN2_SCALE, HK_LN2_NORM, layer);
+            run_prof(r, "norm", layer, norm_flops(r), norm_bytes(r), "blocks.%d.ln2", layer);
             mlp_in = r->nrm2;
         }
         mlp(r, L, mlp_in, layer);
         for (size_t i = 0; i < n; i++) r->x[i] = (r->mlp_out[i] + r->attn_out[i]) + r->x[i];
     }
+    prof_mlp(r, layer);
     run_fire(r, HK_RESID_POST, layer, r->x);
 }
 
@@ -251,6 +275,21 @@ static ark_status alloc_buffers(run_ctx *r)
     return ARK_OK;
 }
 
+/* Bytes this run allocated for activations, the cache and the output. */
+static double run_alloc_bytes(const run_ctx *r)
+{
+    const ark_config *c = r->c;
+    double BT = r->BT, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, dh = c->d_head, m = c->d_mlp;
+    double TT = (double)r->T * (r->past + r->T), n = 6 * BT * d + BT + BT * (H + 2 * KV) * dh + BT * H * dh + BT * m;
+    n += r->m->qkv_per_head ? BT * 3 * H * dh : 0;
+    n += c->mlp == ARK_MLP_GATED ? BT * m : 0;
+    n += omp_get_max_threads() * TT + (r->scores ? 2 * r->B * H * TT : 0) + (r->result ? BT * H * d : 0);
+    for (int i = 0; i < r->cache->n; i++) n += (double)ark_tensor_numel(&r->cache->tensors[i]);
+    n += r->cache->logits.data ? (double)ark_tensor_numel(&r->cache->logits) : 0;
+    n += r->cache->resid.data ? (double)ark_tensor_numel(&r->cache->resid) : 0;
+    return 4 * n;
+}
+
 static void free_run(run_ctx *r)
 {
     float *bufs[] = {r->x, r->nrm, r->nrm2, r->scale, r->q, r->k, r->v, r->qkv, r->z, r->attn_out, r->pre,
@@ -279,6 +318,12 @@ static ark_status check_opts(const ark_config *c, const int32_t *tokens, const a
 ark_status run_forward(ark_model *m, const int32_t *tokens, int B, int T, const ark_run_opts *o, const ark_plan *plan,
                        ark_kv *kv, ark_cache **out)
 {
+    return run_forward_profiled(m, tokens, B, T, o, plan, kv, out, NULL);
+}
+
+ark_status run_forward_profiled(ark_model *m, const int32_t *tokens, int B, int T, const ark_run_opts *o,
+                                const ark_plan *plan, ark_kv *kv, ark_cache **out, struct ark_profile *prof)
+{
     const ark_config *c = &m->cfg;
     *out = NULL;
     ark_run_opts dflt = ARK_RUN_OPTS_INIT;
@@ -289,7 +334,8 @@ ark_status run_forward(ark_model *m, const int32_t *tokens, int B, int T, const 
     int stop = o->stop_at_layer < 0 ? c->n_layers : o->stop_at_layer;
     bool to_logits = o->stop_at_layer < 0;
     run_ctx r = {.m = m, .c = c, .plan = plan, .B = B, .T = T, .BT = B * T, .mask = o->mask, .kv = kv,
-                 .past = kv ? kv->len : 0};
+                 .past = kv ? kv->len : 0, .prof = prof};
+    run_prof_start(&r);
     r.pos = malloc(sizeof(int32_t) * r.BT);
     if (kv) /* the new positions' key mask */
         for (int b = 0; b < B; b++)
@@ -300,6 +346,7 @@ ark_status run_forward(ark_model *m, const int32_t *tokens, int B, int T, const 
         s = ark_fail(ARK_ERR_ARG, "a sequence of %d tokens exceeds the model's %d learned positions", max_pos + 1, c->n_ctx);
     if (s == ARK_OK) s = alloc_cache(&r, to_logits);
     if (s == ARK_OK) s = alloc_buffers(&r);
+    if (s == ARK_OK && prof) run_prof_bytes(&r, run_alloc_bytes(&r));
     if (s == ARK_OK && c->pos == ARK_POS_ROTARY) {
         size_t half = c->rotary_dim / 2;
         r.cos_t = malloc(sizeof(float) * (max_pos + 1) * half);
@@ -312,7 +359,9 @@ ark_status run_forward(ark_model *m, const int32_t *tokens, int B, int T, const 
         for (int l = o->start_at_layer; l < stop && r.status == ARK_OK; l++) block(&r, l);
         if (to_logits && r.status == ARK_OK) {
             norm(&r, r.x, m->lnf_w, m->lnf_b, r.nrm, HK_LNF_SCALE, HK_LNF_NORM, 0);
+            run_prof(&r, "norm", -1, norm_flops(&r), norm_bytes(&r), "ln_final");
             k_linear(&m->unembed, r.nrm, r.BT, r.cache->logits.data, c->d_vocab);
+            run_prof(&r, "unembed", -1, 2.0 * r.BT * c->d_model * c->d_vocab, 4.0 * r.BT * c->d_vocab, "unembed");
         } else if (!to_logits) {
             memcpy(r.cache->resid.data, r.x, sizeof(float) * (size_t)r.BT * c->d_model);
         }

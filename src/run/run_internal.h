@@ -48,7 +48,14 @@ typedef struct run_ctx {
     float *mlp_out;  /* (B, T, d) */
     float *scores, *pattern; /* (B, H, T, Tk) when a hook asks for them, else NULL */
     float *row_buf;  /* per thread (T, Tk) */
+    struct ark_profile *prof; /* NULL unless profiling */
 } run_ctx;
+
+/* Profiling marks (no-ops without a profile): a component ends now. */
+void run_prof_start(run_ctx *r);
+void run_prof(run_ctx *r, const char *kind, int layer, double flops, double bytes, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+void run_prof_bytes(run_ctx *r, double bytes);
 
 /* Is hook point (k, layer) kept or hooked in this run? */
 static inline bool hook_wanted(const run_ctx *r, ark_hook_kind k, int layer)
@@ -68,5 +75,8 @@ void run_attention(run_ctx *r, const ark_layer_weights *L, int layer);
  * new positions' keys and values). */
 ark_status run_forward(ark_model *m, const int32_t *tokens, int B, int T, const ark_run_opts *o,
                        const ark_plan *plan, ark_kv *kv, ark_cache **out);
+/* The same, recording a profile. */
+ark_status run_forward_profiled(ark_model *m, const int32_t *tokens, int B, int T, const ark_run_opts *o,
+                                const ark_plan *plan, ark_kv *kv, ark_cache **out, struct ark_profile *prof);
 
 #endif
