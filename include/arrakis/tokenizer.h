@@ -51,6 +51,14 @@ typedef struct ark_token_span {
  *       (add_bos_token, add_eos_token, bos_token, eos_token, ...).  Given a
  *       file, also reads tokenizer_config.json in the same folder, if any.
  * out   receives the tokenizer; free it with ark_tokenizer_free().
+ *
+ * Special tokens: encode(add_special=true) applies tokenizer.json's
+ * post-processor, as Hugging Face `tokenizers` does.  When
+ * tokenizer_config.json sets add_bos_token / add_eos_token explicitly, the
+ * result follows it, as transformers' Llama/Gemma tokenizers do (they rebuild
+ * the template from these flags): a BOS the post-processor does not add is
+ * put first, one it adds is left out; EOS likewise at the end.
+ *
  * Returns ARK_OK; ARK_ERR_MISSING when the folder has no tokenizer.json (the
  * message names the path); ARK_ERR_IO, ARK_ERR_FORMAT (the message names the
  * JSON field at fault) or ARK_ERR_UNSUPPORTED (e.g. a Unigram model) with
@@ -66,7 +74,9 @@ void ark_tokenizer_free(ark_tokenizer *t);
  * add_special  true: apply the post-processor (BOS/EOS/templates), as Hugging
  *              Face's add_special_tokens=True; false: leave it out.  Added and
  *              special tokens written literally in the text are recognised
- *              either way (Hugging Face's default).
+ *              either way (Hugging Face's default).  The file's
+ *              "truncation" and "padding", if set, apply as in Hugging Face
+ *              (pad tokens have the span (0, 0)).
  * out          receives the encoding (ids, byte spans, display pieces); the
  *              caller frees it with ark_encoding_free().
  * Returns ARK_OK, or ARK_ERR_ARG for invalid UTF-8 (message gives the byte
@@ -86,7 +96,8 @@ const ark_token_span *ark_encoding_spans(const ark_encoding *e);
  * decoded on its own, except that decoder steps which only act at the start
  * of a text (Strip, Metaspace's first "▁", WordPiece's first word) are not
  * applied: gpt2 "Ġworld" -> " world", llama "▁world" -> " world",
- * "<0x0A>" -> "\n".  A token that holds only part of a UTF-8 character
+ * "<0x0A>" -> "\n"; a tokenizer without a decoder joins tokens with spaces,
+ * so its tokens show as " word".  A token that holds only part of a UTF-8 character
  * (a byte-fallback <0xE2>, a byte-level piece of an emoji) shows as U+FFFD,
  * one per stray byte, which is what Hugging Face's decode([id]) gives.
  * Returns a NUL-terminated string owned by the encoding; if len is not NULL
