@@ -110,37 +110,15 @@ int cli_inputs_batch(const cli_inputs *in, const char *cmd, const char *dir, con
     }
     if (!rc && in->tokens_file) rc = read_tokens_file(cmd, in->tokens_file, &rows);
     if (!rc && rows.n == 0) rc = cli_error(cmd, "no input: give --tokens IDS, --text TEXT or --tokens-file FILE");
-    if (!rc) {
-        int T = 0, d_vocab = ark_model_config(m)->d_vocab;
-        bool ragged = false;
-        for (int b = 0; b < rows.n; b++) { T = rows.len[b] > T ? rows.len[b] : T; ragged |= b && rows.len[b] != rows.len[0]; }
-        out->B = rows.n;
-        out->T = T;
-        out->tokens = calloc((size_t)rows.n * T, sizeof *out->tokens);
-        out->mask = ragged ? calloc((size_t)rows.n * T, 1) : NULL;
-        out->len = malloc(sizeof(int) * rows.n);
-        int32_t pad = ark_model_config(m)->pad_id >= 0 && ark_model_config(m)->pad_id < d_vocab ? ark_model_config(m)->pad_id : 0;
-        for (int b = 0; b < rows.n; b++) {
-            out->len[b] = rows.len[b];
-            for (int t = 0; t < T; t++) {
-                bool real = t < rows.len[b];
-                out->tokens[(size_t)b * T + t] = real ? rows.ids[b][t] : pad;
-                if (out->mask) out->mask[(size_t)b * T + t] = real;
-            }
-        }
-    }
+    if (!rc && ark_batch_pack(m, (const int32_t *const *)rows.ids, rows.len, rows.n, out) != ARK_OK)
+        rc = cli_lib_error(cmd, "input");
     for (int b = 0; b < rows.n; b++) free(rows.ids[b]);
     free(rows.ids);
     free(rows.len);
     return rc;
 }
 
-void cli_batch_free(cli_batch *b)
-{
-    free(b->tokens);
-    free(b->mask);
-    free(b->len);
-}
+void cli_batch_free(cli_batch *b) { ark_batch_free(b); }
 
 const char *cli_vocab_piece(cli_vocab *v, int32_t id)
 {

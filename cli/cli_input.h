@@ -21,12 +21,7 @@ typedef struct cli_inputs {
     const char *tokens_file;
 } cli_inputs;
 
-typedef struct cli_batch {
-    int B, T;
-    int32_t *tokens;  /* (B, T) */
-    uint8_t *mask;    /* (B, T), NULL when every row is full */
-    int *len;         /* (B) real tokens per row */
-} cli_batch;
+typedef ark_batch cli_batch;
 
 /* The folder's tokenizer, when it has one (for --text and for printing). */
 typedef struct cli_vocab {

@@ -114,6 +114,23 @@ int ark_model_add_hook(ark_model *m, const char *pattern, ark_hook_mode mode, ar
 void ark_model_remove_hook(ark_model *m, int handle);
 void ark_model_clear_hooks(ark_model *m);
 
+/* ---- batches ---- */
+
+/* Token sequences of different lengths as one right-padded batch. */
+typedef struct ark_batch {
+    int B, T;
+    int32_t *tokens;  /* (B, T) */
+    uint8_t *mask;    /* (B, T) 1 = real token; NULL when no row is padded */
+    int *len;         /* (B) real tokens per row */
+} ark_batch;
+
+/* Pack B rows (lens[b] ids each) into *out, padding with the model's
+ * pad_token_id (0 when it has none).  Every row must be non-empty and every
+ * id in [0, vocab); errors name the row and position.  Free with
+ * ark_batch_free. */
+ark_status ark_batch_pack(const ark_model *m, const int32_t *const *rows, const int *lens, int B, ark_batch *out);
+void ark_batch_free(ark_batch *b);
+
 /* ---- running ---- */
 
 typedef struct ark_cache ark_cache;

@@ -171,6 +171,17 @@ static ark_status apply(ark_tensor *act, const ark_hook_call *call, void *ctx)
     return st;
 }
 
+static void copy_select(op_ctx *o, const ark_select *sel)
+{
+    if (!sel) return;
+    o->positions = copy_ints(sel->positions, sel->n_positions);
+    o->n_positions = sel->n_positions;
+    o->heads = copy_ints(sel->heads, sel->n_heads);
+    o->n_heads = sel->n_heads;
+    o->neurons = copy_ints(sel->neurons, sel->n_neurons);
+    o->n_neurons = sel->n_neurons;
+}
+
 /* Hook names a pattern matches, for sources that must hold them. */
 typedef struct names_ctx {
     const ark_model *m;
@@ -210,14 +221,7 @@ static ark_status add_sourced(ark_plan *p, const char *pattern, op_ctx *o, const
         op_free(o);
         return s;
     }
-    if (sel) {
-        o->positions = copy_ints(sel->positions, sel->n_positions);
-        o->n_positions = sel->n_positions;
-        o->heads = copy_ints(sel->heads, sel->n_heads);
-        o->n_heads = sel->n_heads;
-        o->neurons = copy_ints(sel->neurons, sel->n_neurons);
-        o->n_neurons = sel->n_neurons;
-    }
+    copy_select(o, sel);
     for (int i = 0; i < nc.n && s == ARK_OK; i++) /* the first registration owns the context */
         s = ark_plan_add_hook_owned(p, nc.names[i], ARK_HOOK_MODIFY, apply, o, i == 0 ? op_free : NULL);
     free(nc.names);
@@ -227,14 +231,7 @@ static ark_status add_sourced(ark_plan *p, const char *pattern, op_ctx *o, const
 static ark_status add(ark_plan *p, const char *pattern, op_ctx *o, const ark_select *sel)
 {
     if (o->src) return add_sourced(p, pattern, o, sel);
-    if (sel) {
-        o->positions = copy_ints(sel->positions, sel->n_positions);
-        o->n_positions = sel->n_positions;
-        o->heads = copy_ints(sel->heads, sel->n_heads);
-        o->n_heads = sel->n_heads;
-        o->neurons = copy_ints(sel->neurons, sel->n_neurons);
-        o->n_neurons = sel->n_neurons;
-    }
+    copy_select(o, sel);
     return ark_plan_add_hook_owned(p, pattern, ARK_HOOK_MODIFY, apply, o, op_free);
 }
 

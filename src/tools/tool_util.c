@@ -25,41 +25,10 @@ static void add_row(rows_t *r, int32_t *ids, int n)
     r->len[r->n++] = n;
 }
 
-static ark_status check_ids(const ark_tool_env *env, const rows_t *r)
-{
-    int V = ark_model_config(env->model)->d_vocab;
-    for (int i = 0; i < r->n; i++) {
-        if (r->len[i] == 0) return ark_fail(ARK_ERR_ARG, "input row %d is empty", i);
-        for (int t = 0; t < r->len[i]; t++)
-            if (r->ids[i][t] < 0 || r->ids[i][t] >= V)
-                return ark_fail(ARK_ERR_ARG, "tokens[%d][%d] = %d is out of range (vocab size %d)", i, t, r->ids[i][t], V);
-    }
-    return ARK_OK;
-}
-
-/* Check the rows, then pack them into (B, T) with a mask; frees the rows. */
+/* Pack the rows into a batch (ark_batch_pack checks them); frees the rows. */
 static ark_status pack(const ark_tool_env *env, rows_t *r, tool_batch *b)
 {
-    ark_status s = r->n ? check_ids(env, r) : ark_fail(ARK_ERR_ARG, "no input rows");
-    const ark_config *c = ark_model_config(env->model);
-    int pad = c->pad_id >= 0 && c->pad_id < c->d_vocab ? c->pad_id : 0, T = 0;
-    bool ragged = false;
-    for (int i = 0; i < r->n; i++) { T = r->len[i] > T ? r->len[i] : T; ragged |= i && r->len[i] != r->len[0]; }
-    if (s == ARK_OK) {
-        b->B = r->n;
-        b->T = T;
-        b->tokens = malloc(sizeof *b->tokens * (size_t)r->n * T);
-        b->mask = ragged ? calloc((size_t)r->n * T, 1) : NULL;
-        b->len = malloc(sizeof *b->len * r->n);
-        for (int i = 0; i < r->n; i++) {
-            b->len[i] = r->len[i];
-            for (int t = 0; t < T; t++) {
-                bool real = t < r->len[i];
-                b->tokens[(size_t)i * T + t] = real ? r->ids[i][t] : pad;
-                if (b->mask) b->mask[(size_t)i * T + t] = real;
-            }
-        }
-    }
+    ark_status s = ark_batch_pack(env->model, (const int32_t *const *)r->ids, r->len, r->n, b);
     for (int i = 0; i < r->n; i++) free(r->ids[i]);
     free(r->ids);
     free(r->len);
@@ -129,13 +98,7 @@ ark_status tool_batch_from_rows(const ark_tool_env *env, const int32_t *const *i
     return pack(env, &rows, out);
 }
 
-void tool_batch_free(tool_batch *b)
-{
-    free(b->tokens);
-    free(b->mask);
-    free(b->len);
-    memset(b, 0, sizeof *b);
-}
+void tool_batch_free(tool_batch *b) { ark_batch_free(b); }
 
 ark_status tool_token(const ark_tool_env *env, const cJSON *v, const char *field, int32_t *id)
 {

@@ -7,15 +7,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "arrakis/run.h"
 #include "arrakis/tool.h"
 
-/* A right-padded batch of prompts. */
-typedef struct tool_batch {
-    int B, T;
-    int32_t *tokens;   /* (B, T) */
-    uint8_t *mask;     /* (B, T), NULL when no row is padded */
-    int *len;          /* (B) real tokens per row */
-} tool_batch;
+/* A right-padded batch of prompts (run.h's ark_batch). */
+typedef ark_batch tool_batch;
 
 /* params: {"text": "..." | ["...", ...]} (encoded with the tokenizer, with
  * its special tokens such as BOS) or {"tokens": [ids] | [[ids], ...]}.
