@@ -1,5 +1,4 @@
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem */
 #endif
 /* Small helpers over cJSON for reading tokenizer.json fields with messages
  * that name the field, and a U+0000-safe reader for one string field of a

@@ -1,5 +1,4 @@
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem */
 #endif
 /* Patterns (literal strings, Oniguruma regexes, character classes) and the
  * split behaviours, with Hugging Face's find_matches / split semantics.
