@@ -1,5 +1,3 @@
-#ifndef _GNU_SOURCE
-#endif
 /* Small helpers over cJSON for reading tokenizer.json fields with messages
  * that name the field, and a U+0000-safe reader for one string field of a
  * JSON line (cJSON's strings are NUL-terminated and would cut the text). */

@@ -1,5 +1,3 @@
-#ifndef _GNU_SOURCE
-#endif
 /* Patterns (literal strings, Oniguruma regexes, character classes) and the
  * split behaviours, with Hugging Face's find_matches / split semantics.
  *
