@@ -7,5 +7,6 @@
 #include "arrakis/tool.h"
 
 extern const ark_tool_def *const ark_builtin_tools[];
+extern const ark_tool_def ark_tool_attention;
 
 #endif
