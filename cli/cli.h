@@ -16,6 +16,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_tool(int argc, char **argv);
 int cmd_heads(int argc, char **argv);
 int cmd_profile(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 int cmd_decompose(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);

@@ -16,6 +16,7 @@ static const struct {
     {"init", cmd_init, "write a randomly initialised model folder for a family"},
     {"decompose", cmd_decompose, "split the residual stream into its parts, with direct logit attribution"},
     {"profile", cmd_profile, "time a forward pass per component: seconds, shares, FLOPs, memory"},
+    {"stats", cmd_stats, "hypothesis tests on two samples: t-tests, permutation, bootstrap (JSON arrays)"},
     {"heads", cmd_heads, "score heads as previous-token/duplicate/induction heads; per-head ablation effects"},
     {"tool", cmd_tool, "run any tool by key with JSON parameters (arrakis tool --list)"},
     {"tokenize", cmd_tokenize, "text to token ids with a model folder's tokenizer"},

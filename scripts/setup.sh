@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config git
       libopenblas-openmp-dev libcjson-dev libonig-dev libutf8proc-dev
-      libsqlite3-dev libssl-dev libyaml-dev
+      libsqlite3-dev libssl-dev libyaml-dev libgsl-dev
       libcmocka-dev python3 python3-numpy)
 
 missing=()

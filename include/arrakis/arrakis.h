@@ -14,5 +14,6 @@
 #include "arrakis/analysis.h"
 #include "arrakis/weights.h"
 #include "arrakis/factored.h"
+#include "arrakis/stats.h"
 
 #endif
