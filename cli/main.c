@@ -18,6 +18,7 @@ static const struct {
     {"profile", cmd_profile, "time a forward pass per component: seconds, shares, FLOPs, memory"},
     {"stats", cmd_stats, "hypothesis tests on two samples: t-tests, permutation, bootstrap (JSON arrays)"},
     {"heads", cmd_heads, "score heads as previous-token/duplicate/induction heads; per-head ablation effects"},
+    {"exp", cmd_exp, "versioned experiments: run a YAML spec, list, show, diff and export runs"},
     {"tool", cmd_tool, "run any tool by key with JSON parameters (arrakis tool --list)"},
     {"tokenize", cmd_tokenize, "text to token ids with a model folder's tokenizer"},
     {"detokenize", cmd_detokenize, "token ids to text"},

@@ -1,0 +1,176 @@
+/* Human output of `arrakis exp`: experiments, versions, one version with
+ * its runs, diffs.  Times are UTC. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_exp.h"
+
+static const char *str(const cJSON *o, const char *key)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+    return s ? s : "";
+}
+
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* "2026-11-27T06:05:10.123Z" -> "2026-11-27 06:05:10". */
+static const char *when(const char *iso)
+{
+    static char buf[4][24];
+    static int k;
+    char *b = buf[k++ & 3];
+    if (!iso || strlen(iso) < 19) return iso && *iso ? iso : "-";
+    snprintf(b, 24, "%.10s %.8s", iso, iso + 11);
+    return b;
+}
+
+/* Compact JSON, cut to `max` characters. */
+static void print_json_cut(const cJSON *v, size_t max)
+{
+    char *t = cJSON_PrintUnformatted(v);
+    if (!t) return;
+    if (strlen(t) > max) printf("%.*s ... (%zu chars; --json for all)", (int)max, t, strlen(t));
+    else printf("%s", t);
+    free(t);
+}
+
+void cli_exp_print_run_line(const cJSON *r)
+{
+    printf("%s  version %.0f (%.12s)  run %.0f  %s  %.3f s", str(r, "experiment"), num(r, "version"), str(r, "hash"),
+           num(r, "run"), str(r, "status"), num(r, "duration_s"));
+    const cJSON *ov = cJSON_GetObjectItemCaseSensitive(r, "overrides");
+    if (cJSON_GetArraySize(ov)) {
+        printf("  ");
+        print_json_cut(ov, 200);
+    }
+    printf("\n");
+}
+
+void cli_exp_print_list(const cJSON *o)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "experiments"), *e;
+    if (!cJSON_GetArraySize(arr)) { printf("no experiments in %s\n", str(o, "dir")); return; }
+    printf("%-32s %8s %6s  %s\n", "EXPERIMENT", "VERSIONS", "RUNS", "LAST RUN (UTC)");
+    cJSON_ArrayForEach(e, arr)
+        printf("%-32s %8.0f %6.0f  %s\n", str(e, "name"), num(e, "n_versions"), num(e, "n_runs"), when(str(e, "last_run")));
+}
+
+void cli_exp_print_versions(const cJSON *o)
+{
+    printf("%s\n", str(o, "experiment"));
+    printf("  %3s  %-12s  %-4s  %5s  %-19s  %-19s  %s\n", "VER", "HASH", "KIND", "RUNS", "FIRST RUN (UTC)", "LAST RUN (UTC)",
+           "OUTCOMES");
+    const cJSON *v;
+    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(o, "versions")) {
+        printf("  %3.0f  %.12s  %-4s  %5.0f  %-19s  %-19s  %.0f ok", num(v, "version"), str(v, "hash"), str(v, "kind"),
+               num(v, "n_runs"), when(str(v, "first_run")), when(str(v, "last_run")), num(v, "n_ok"));
+        if (num(v, "n_failed")) printf(", %.0f failed", num(v, "n_failed"));
+        if (num(v, "n_running")) printf(", %.0f running", num(v, "n_running"));
+        if (num(v, "n_interrupted")) printf(", %.0f interrupted", num(v, "n_interrupted"));
+        printf("\n");
+    }
+}
+
+static void print_indented(const char *text, const char *indent)
+{
+    const char *p = text;
+    while (*p) {
+        const char *e = strchr(p, '\n');
+        int n = e ? (int)(e - p) : (int)strlen(p);
+        printf("%s%.*s\n", indent, n, p);
+        p += n + (e != NULL);
+    }
+}
+
+static void print_run(const cJSON *r)
+{
+    printf("  run %.0f  %s  %s UTC  %.3f s", num(r, "id"), str(r, "status"), when(str(r, "started")), num(r, "duration_s"));
+    if (num(r, "peak_rss_kb")) printf("  peak memory %.1f MB", num(r, "peak_rss_kb") / 1024.0);
+    printf("  %s (pid %.0f)\n", str(r, "host"), num(r, "pid"));
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(r, "model");
+    if (cJSON_IsObject(m)) printf("    model      %s (sha256 %.16s)\n", str(m, "dir"), str(m, "sha256"));
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(r, "tokenizer");
+    if (cJSON_IsObject(t)) printf("    tokenizer  %s (sha256 %.16s)\n", str(t, "file"), str(t, "sha256"));
+    printf("    params     ");
+    print_json_cut(cJSON_GetObjectItemCaseSensitive(r, "params"), 300);
+    printf("\n");
+    const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(r, "metrics"), *it;
+    if (cJSON_GetArraySize(metrics)) {
+        printf("    metrics   ");
+        cJSON_ArrayForEach(it, metrics) {
+            if (cJSON_IsNumber(it)) printf(" %s=%.6g", it->string, it->valuedouble);
+            else printf(" %s=null", it->string);
+        }
+        printf("\n");
+    }
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(r, "result");
+    if (result && !cJSON_IsNull(result)) {
+        printf("    result     ");
+        print_json_cut(result, 300);
+        printf("\n");
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "artefacts"))
+        printf("    artefact   %s  %.0f bytes  sha256 %.16s  %s\n", str(it, "name"), num(it, "bytes"), str(it, "sha256"),
+               str(it, "path"));
+    const cJSON *att = cJSON_GetObjectItemCaseSensitive(r, "attachments");
+    if (cJSON_GetArraySize(att)) {
+        printf("    attached  ");
+        cJSON_ArrayForEach(it, att) printf(" %s", it->string);
+        printf("\n");
+        const cJSON *plots = cJSON_GetObjectItemCaseSensitive(att, "plots");
+        cJSON_ArrayForEach(it, plots) printf("    plot       %s -> %s: %s\n", str(it, "type"), str(it, "out"), str(it, "status"));
+    }
+    const char *err = str(r, "error");
+    if (*err) printf("    error      %s\n", err);
+}
+
+void cli_exp_print_version(const cJSON *o)
+{
+    printf("experiment %s, version %.0f (%s)\n", str(o, "experiment"), num(o, "version"), str(o, "hash"));
+    printf("  kind %s, created %s UTC", str(o, "kind"), when(str(o, "created")));
+    if (*str(o, "file")) printf(", from %s:%.0f", str(o, "file"), num(o, "line"));
+    printf("\n");
+    if (*str(o, "source_note")) printf("  note: %s\n", str(o, "source_note"));
+    printf("source:\n");
+    print_indented(str(o, "source"), "  | ");
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(o, "runs"), *r;
+    printf("runs (%d):\n", cJSON_GetArraySize(runs));
+    cJSON_ArrayForEach(r, runs) print_run(r);
+}
+
+void cli_exp_print_diff(const cJSON *o)
+{
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(o, "from"), *to = cJSON_GetObjectItemCaseSensitive(o, "to");
+    printf("experiment %s: version %.0f (%.12s) -> version %.0f (%.12s)\n", str(o, "experiment"), num(from, "version"),
+           str(from, "hash"), num(to, "version"), str(to, "hash"));
+    const char *d = str(o, "source_diff");
+    if (*d) {
+        printf("source:\n");
+        fputs(d, stdout);
+    } else {
+        printf("source: identical\n");
+    }
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(from, "run"), *rt = cJSON_GetObjectItemCaseSensitive(to, "run");
+    if (!cJSON_IsNumber(rf) || !cJSON_IsNumber(rt)) {
+        printf("results: a version has no runs\n");
+        return;
+    }
+    const cJSON *diffs = cJSON_GetObjectItemCaseSensitive(o, "result_diff"), *it;
+    printf("results (latest runs %.0f -> %.0f): %s\n", rf->valuedouble, rt->valuedouble,
+           cJSON_GetArraySize(diffs) ? "" : "identical");
+    cJSON_ArrayForEach(it, diffs) {
+        printf("  %s: ", str(it, "path"));
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(it, "old"), *b = cJSON_GetObjectItemCaseSensitive(it, "new");
+        if (a) print_json_cut(a, 100);
+        else printf("(absent)");
+        printf(" -> ");
+        if (b) print_json_cut(b, 100);
+        else printf("(absent)");
+        printf("\n");
+    }
+}
