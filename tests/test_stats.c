@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "arrakis/arrakis.h"
+#include "arrakis/bench.h"
 #include "arrakis/stats.h"
 #include "core/rng.h"
 #include "testutil.h"
@@ -504,6 +505,104 @@ static void test_json(void **state)
     fclose(f);
 }
 
+/* ---- ark_test_hypothesis ------------------------------------------------------ */
+
+typedef struct metric_ctx {
+    const double *values;
+    int fail_at;   /* -1: never */
+    int calls;
+} metric_ctx;
+
+static ark_status metric(void *ctx, int i, double *value)
+{
+    metric_ctx *c = ctx;
+    c->calls++;
+    if (i == c->fail_at) return ARK_ERR_IO;
+    *value = c->values[i];
+    return ARK_OK;
+}
+
+static void test_hypothesis(void **state)
+{
+    (void)state;
+    metric_ctx nul = {sleep2, -1, 0}, alt = {sleep1, -1, 0};
+    ark_hypothesis h = {.name = "drug 1 gives less extra sleep than drug 2", .metric = "extra_hours",
+                        .null_fn = metric, .null_ctx = &nul, .alt_fn = metric, .alt_ctx = &alt, .n = 10,
+                        .test = ARK_STATS_TTEST, .opts = {.paired = 1, .alternative = ARK_ALT_LESS}};
+    ark_stats_result r;
+    char *js;
+    assert_int_equal(ark_test_hypothesis(&h, NULL, &r, &js), ARK_OK);
+    assert_int_equal(nul.calls, 10);
+    assert_int_equal(alt.calls, 10);
+    NEAR(r.statistic, -4.0621, 5e-5);
+    NEAR(r.p_value, 0.002833 / 2, 5e-7);
+    assert_true(r.reject);
+    assert_non_null(strstr(r.statement, "reject H0: mean(alternative - null) = 0, in favour of mean(alternative - null) < 0"));
+    cJSON *j = cJSON_Parse(js);
+    assert_string_equal(cJSON_GetObjectItem(j, "hypothesis")->valuestring, h.name);
+    assert_string_equal(cJSON_GetObjectItem(j, "metric")->valuestring, "extra_hours");
+    cJSON *v = cJSON_GetObjectItem(j, "values");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(v, "null")), 10);
+    NEAR(cJSON_GetArrayItem(cJSON_GetObjectItem(v, "alternative"), 1)->valuedouble, -1.6, 0);
+    assert_string_equal(cJSON_GetObjectItem(j, "decision")->valuestring, "reject H0");
+    cJSON_Delete(j);
+    free(js);
+
+    /* permutation through the same entry: exact 2/1024 for "less" */
+    h.test = ARK_STATS_PERMUTATION;
+    assert_int_equal(ark_test_hypothesis(&h, NULL, &r, NULL), ARK_OK);
+    NEAR(r.p_value, 2.0 / 1024, 1e-15);
+
+    /* errors: a failing callback, a non-finite value, missing functions */
+    alt.fail_at = 3;
+    assert_int_equal(ark_test_hypothesis(&h, NULL, &r, &js), ARK_ERR_IO);
+    assert_null(js);
+    assert_non_null(strstr(ark_errmsg(), "alt_fn(3)"));
+    alt.fail_at = -1;
+    double inf_vals[10] = {1, 2, 3, 4, INFINITY, 6, 7, 8, 9, 10};
+    nul.values = inf_vals;
+    assert_int_equal(ark_test_hypothesis(&h, NULL, &r, NULL), ARK_ERR_ARG);
+    assert_non_null(strstr(ark_errmsg(), "null_fn(4)"));
+    h.null_fn = NULL;
+    assert_int_equal(ark_test_hypothesis(&h, NULL, &r, NULL), ARK_ERR_ARG);
+    assert_non_null(strstr(ark_errmsg(), "null_fn"));
+    h.null_fn = metric;
+    h.n = 1;
+    assert_int_equal(ark_test_hypothesis(&h, NULL, &r, NULL), ARK_ERR_ARG);
+    assert_non_null(strstr(ark_errmsg(), "hypothesis.n"));
+}
+
+/* Recorded in an experiment run: the JSON appears under the run's
+ * attachments as "hypothesis_test" and the p-value as a metric. */
+static void test_hypothesis_recorded(void **state)
+{
+    (void)state;
+    const char *dir = scratch_dir("stats_hypothesis");
+    ark_bench *b;
+    assert_int_equal(ark_bench_open(NULL, NULL, dir, &b), ARK_OK);
+    ark_exp_source src = {.name = "sleep_test", .text = "the sleep data, paired"};
+    ark_exp_run *run;
+    assert_int_equal(ark_exp_begin(b, &src, NULL, &run), ARK_OK);
+    int64_t id = ark_exp_run_id(run);
+    metric_ctx nul = {sleep2, -1, 0}, alt = {sleep1, -1, 0};
+    ark_hypothesis h = {.name = "drug 1 differs from drug 2", .null_fn = metric, .null_ctx = &nul,
+                        .alt_fn = metric, .alt_ctx = &alt, .n = 10, .test = ARK_STATS_TTEST, .opts = {.paired = 1}};
+    assert_int_equal(ark_test_hypothesis(&h, run, NULL, NULL), ARK_OK);
+    assert_int_equal(ark_exp_end(run, ARK_OK, NULL), ARK_OK);
+    char *js;
+    assert_int_equal(ark_exp_run_json(ark_bench_store(b), id, &js), ARK_OK);
+    cJSON *j = cJSON_Parse(js), *t = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "attachments"), "hypothesis_test");
+    assert_non_null(t);
+    assert_string_equal(cJSON_GetObjectItem(t, "test")->valuestring, "paired_t");
+    assert_string_equal(cJSON_GetObjectItem(t, "hypothesis")->valuestring, "drug 1 differs from drug 2");
+    assert_string_equal(cJSON_GetObjectItem(t, "decision")->valuestring, "reject H0");
+    NEAR(cJSON_GetObjectItem(t, "p_value")->valuedouble, 0.002833, 5e-7);
+    NEAR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metrics"), "hypothesis_p_value")->valuedouble, 0.002833, 5e-7);
+    cJSON_Delete(j);
+    free(js);
+    ark_bench_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +620,8 @@ int main(void)
         cmocka_unit_test(test_boot_coverage),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_hypothesis),
+        cmocka_unit_test(test_hypothesis_recorded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
