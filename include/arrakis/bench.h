@@ -233,7 +233,8 @@ ark_status ark_exp_store_open(const char *dir, ark_exp_store **out);
 void ark_exp_store_free(ark_exp_store *s);
 
 /* Attach a named JSON value to a finished run (e.g. a profile computed
- * afterwards); replaces an earlier attachment of that key. */
+ * afterwards), in its own transaction.  Attaching a key again shadows the
+ * earlier value in every read; the earlier one is kept in the store. */
 ark_status ark_exp_store_attach(ark_exp_store *s, int64_t run_id, const char *key, const char *json);
 
 /* Path of an artefact's file from its hash (malloc'd). */
