@@ -19,6 +19,8 @@ int cmd_heads(int argc, char **argv);
 int cmd_profile(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_decompose(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_view(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 

@@ -20,6 +20,8 @@ static const struct {
     {"heads", cmd_heads, "score heads as previous-token/duplicate/induction heads; per-head ablation effects"},
     {"exp", cmd_exp, "versioned experiments: run a YAML spec, list, show, diff and export runs"},
     {"tool", cmd_tool, "run any tool by key with JSON parameters (arrakis tool --list)"},
+    {"plot", cmd_plot, "plots (PNG/SVG/PDF): attention, logit lens, patching, attribution, neurons, ..."},
+    {"view", cmd_view, "interactive HTML views: attention heads, logit lens table, tokens coloured by a value"},
     {"tokenize", cmd_tokenize, "text to token ids with a model folder's tokenizer"},
     {"detokenize", cmd_detokenize, "token ids to text"},
 };

@@ -8,12 +8,16 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake pkg-config git
       libopenblas-openmp-dev libcjson-dev libonig-dev libutf8proc-dev
       libsqlite3-dev libssl-dev libyaml-dev libgsl-dev
+      libcairo2-dev fonts-dejavu-core chromium
       libcmocka-dev python3 python3-numpy)
 
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm (the HTML views' browser test installs playwright-core with it): from
+# Debian unless a Node.js that ships its own npm is already there.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   sudo=""

@@ -14,6 +14,7 @@
 #include "arrakis/analysis.h"
 #include "arrakis/weights.h"
 #include "arrakis/factored.h"
+#include "arrakis/plot.h"
 #include "arrakis/bench.h"
 #include "arrakis/stats.h"
 
