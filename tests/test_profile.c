@@ -75,8 +75,37 @@ static void test_profiles(void **state)
     }
 }
 
+/* `profile: true` in an experiment spec attaches the profile to the run. */
+static void test_profile_in_experiment(void **state)
+{
+    (void)state;
+    char dir[4096], spec_path[4200];
+    snprintf(dir, sizeof dir, "%s", scratch_dir("profile_exp"));
+    snprintf(spec_path, sizeof spec_path, "%s/spec.yaml", dir);
+    FILE *f = fopen(spec_path, "w");
+    assert_non_null(f);
+    fprintf(f, "name: profiled\nmodel: %s\ninputs:\n  tokens: [[1, 2, 3, 4]]\ntools: []\nprofile: true\n",
+            fixture_path("models/llama"));
+    fclose(f);
+    ark_spec *spec;
+    char *report = NULL, *json = NULL, store_dir[4200];
+    assert_int_equal(ark_spec_load(spec_path, &spec), ARK_OK);
+    snprintf(store_dir, sizeof store_dir, "%s/exp", dir);
+    if (ark_spec_run(spec, store_dir, &report) != ARK_OK) fail_msg("%s", ark_errmsg());
+    ark_exp_store *st;
+    assert_int_equal(ark_exp_store_open(store_dir, &st), ARK_OK);
+    assert_int_equal(ark_exp_export(st, "profiled", &json), ARK_OK);
+    assert_non_null(strstr(json, "\"profile\""));
+    assert_non_null(strstr(json, "\"by_kind\""));
+    assert_non_null(strstr(json, "profile_seconds"));
+    free(json);
+    free(report);
+    ark_exp_store_free(st);
+    ark_spec_free(spec);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_profiles)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_profiles), cmocka_unit_test(test_profile_in_experiment)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -271,6 +271,7 @@ typedef struct ark_spec ark_spec;
  *   tools: [{name: KEY, op: OP, params: {...}}, ...]
  *   plots: [{type: ..., out: FILE}, ...]           (optional)
  *   metrics: {NAME: PATH}                          (optional, numbers picked from the result)
+ *   profile: true                                  (optional: attach a per-component profile)
  * The file's text is the experiment's source.  A relative model path is
  * resolved against the spec file's folder.  Errors name the file and the
  * field at fault (YAML errors with line and column). */

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "bench/bench_internal.h"
+#include "arrakis/profile.h"
 #include "core/error.h"
+#include "tools/tool_util.h"
 #include "io/fileio.h"
 
 typedef struct sweep {
@@ -363,6 +365,28 @@ static ark_status pick_metrics(ark_exp_run *run, const cJSON *doc, const cJSON *
     return ARK_OK;
 }
 
+/* `profile: true`: one forward pass over the inputs, timed per component
+ * (profile.h), attached to the run as "profile" with its total as a metric. */
+static ark_status do_profile(runner *r, ark_exp_run *run, const cJSON *doc)
+{
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "profile"))) return ARK_OK;
+    tool_batch batch;
+    ARK_TRY(tool_batch_from_json(ark_bench_env(r->bench), cJSON_GetObjectItemCaseSensitive(doc, "inputs"), &batch));
+    ark_cache *cache = NULL;
+    ark_profile *prof = NULL;
+    ark_status st = ark_run_profiled(r->model, batch.tokens, batch.B, batch.T, batch.mask, NULL, &cache, &prof);
+    if (st == ARK_OK) {
+        char *js = ark_profile_json(prof);
+        st = ark_exp_attach(run, "profile", js);
+        if (st == ARK_OK) st = ark_exp_log_metric(run, "profile_seconds", ark_profile_total(prof));
+        free(js);
+    }
+    ark_profile_free(prof);
+    ark_cache_free(cache);
+    tool_batch_free(&batch);
+    return st == ARK_OK ? ARK_OK : ark_fail_prefix(st, "profile");
+}
+
 /* Plots: rendered by the installed plotter into artefacts, or recorded as
  * pending.  Attached to the run as "plots". */
 static void do_plots(runner *r, ark_exp_run *run, const cJSON *doc, const cJSON *result)
@@ -439,6 +463,7 @@ static ark_status run_one(runner *r, cJSON *doc, cJSON *overrides, cJSON *report
     ark_status rst = r->model ? ARK_OK : ark_fail(ARK_ERR_IO, "model: %s", r->model_error);
     if (rst == ARK_OK) rst = run_tools(r, doc, result);
     if (rst == ARK_OK) rst = pick_metrics(run, doc, result);
+    if (rst == ARK_OK) rst = do_profile(r, run, doc);
     char *err = rst != ARK_OK ? strdup(ark_errmsg()) : NULL;
     if (rst == ARK_OK) do_plots(r, run, doc, result);
     char *rtext = cJSON_PrintUnformatted(result);
