@@ -3,5 +3,9 @@
 /* Add each built-in tool here (declared in its own file). */
 const ark_tool_def *const ark_builtin_tools[] = {
     &ark_tool_attention,
+    &ark_tool_logit_lens,
+    &ark_tool_logit,
+    &ark_tool_decomposer,
+    &ark_tool_residual,
     NULL,
 };

@@ -8,5 +8,9 @@
 
 extern const ark_tool_def *const ark_builtin_tools[];
 extern const ark_tool_def ark_tool_attention;
+extern const ark_tool_def ark_tool_logit_lens;
+extern const ark_tool_def ark_tool_logit;
+extern const ark_tool_def ark_tool_decomposer;
+extern const ark_tool_def ark_tool_residual;
 
 #endif

@@ -1,0 +1,139 @@
+/* arrakis attribute MODEL_DIR (--text TEXT | --tokens IDS | --tokens-file FILE)... --target TOKEN
+ *                   [--against TOKEN | --against-mean] [--by layer|head|neuron] [--pos P] [--top N]
+ *                   [--process STEPS] [--json]
+ *
+ * Direct logit attribution through the "logit" tool (include/arrakis/tool_logit.h). */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arrakis/arrakis.h"
+#include "cli.h"
+#include "cli_input.h"
+#include "cli_process.h"
+
+/* From cmd_lens.c. */
+int cli_lens_call(const char *cmd, const char *dir, unsigned process, const char *tool, const char *op,
+                  const cli_inputs *in, cJSON *params, bool json, cJSON **out);
+void cli_lens_print_token(const cJSON *t, int width);
+void cli_lens_add_token(cJSON *params, const char *key, const char *s);
+double cli_lens_num(const cJSON *o, const char *key);
+
+static void usage(void)
+{
+    printf("usage: arrakis attribute MODEL_DIR (--text TEXT | --tokens IDS | --tokens-file FILE)... --target TOKEN\n"
+           "                        [--against TOKEN | --against-mean] [--by layer|head|neuron] [--pos P] [--top N]\n"
+           "                        [--process STEPS] [--json]\n\n"
+           "Direct logit attribution: the final residual stream at position P split into its parts (embeddings,\n"
+           "each block's attention and MLP output; --by head: one part per head plus the attention output bias;\n"
+           "--by neuron: one per MLP neuron plus the MLP output bias), each passed through the final norm's\n"
+           "linear part with the model's own cached scale (centred for LayerNorm, no bias) and dotted with the\n"
+           "unembedding column of TOKEN (minus that of --against TOKEN, or minus the vocabulary mean with\n"
+           "--against-mean) — TransformerLens' cache.logit_attrs.  The parts sum to the logit (difference)\n"
+           "minus two constants, the final norm's bias term b_final.u and the unembedding bias b_U; with them\n"
+           "the total is the model's logit (difference), shown on the last line.\n\n"
+           "  --target TOKEN   the token (an id, or a string that is one token of the folder's tokenizer)\n"
+           "  --by KIND        layer (default), head or neuron\n"
+           "  --pos P          the position (default -1, the last; negative counts from the end)\n"
+           "  --top N          parts shown, largest |attribution| first (default 20; 0 = all)\n"
+           "  %s"
+           "  --json           the tool's JSON (parts sorted by |attribution|, per-layer totals, the sum terms)\n\n"
+           "examples:\n"
+           "  arrakis attribute ../shared/fixtures/trained/induction-gpt2 --tokens-file seqs.jsonl --target 17 --by head\n"
+           "  arrakis attribute MODEL_DIR --text \"The Eiffel Tower is in\" --target \" Paris\" --against \" Rome\"\n"
+           "  arrakis attribute MODEL_DIR --tokens 1,2,3,4 --target 5 --by neuron --top 10 --json\n",
+           CLI_PROCESS_USAGE);
+}
+
+typedef struct attr_args {
+    const char *dir, *target, *against, *by;
+    long pos, top;
+    bool mean, json;
+    unsigned process;
+    cli_inputs inputs;
+} attr_args;
+
+static int parse_args(int argc, char **argv, attr_args *a)
+{
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
+        int used = cli_inputs_arg(&a->inputs, argc, argv, &i);
+        if (!used) used = cli_process_arg(argc, argv, &i, &a->process);
+        if (used < 0) return 2;
+        if (used) continue;
+        const char *name = argv[i];
+        long *num = NULL;
+        if (cli_opt(argc, argv, &i, "--pos", &v)) num = &a->pos;
+        else if (cli_opt(argc, argv, &i, "--top", &v)) num = &a->top;
+        else if (cli_opt(argc, argv, &i, "--target", &v)) { if (!v) return 2; a->target = v; continue; }
+        else if (cli_opt(argc, argv, &i, "--against", &v)) { if (!v) return 2; a->against = v; continue; }
+        else if (cli_opt(argc, argv, &i, "--by", &v)) { if (!v) return 2; a->by = v; continue; }
+        else if (cli_flag(argv, i, "--against-mean")) { a->mean = true; continue; }
+        else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
+        else if (argv[i][0] == '-') return cli_error("attribute", "unknown option %s (see arrakis attribute --help)", argv[i]);
+        else if (!a->dir) { a->dir = argv[i]; continue; }
+        else return cli_error("attribute", "unexpected argument %s", argv[i]);
+        if (!v) return 2;
+        if (!cli_parse_int(v, num)) return cli_error("attribute", "%s %s: expected an integer", name, v);
+    }
+    if (!a->dir) return cli_error("attribute", "missing MODEL_DIR (see arrakis attribute --help)");
+    if (!a->target) return cli_error("attribute", "missing --target TOKEN (the token whose logit to attribute)");
+    if (a->against && a->mean) return cli_error("attribute", "--against and --against-mean exclude each other");
+    if (a->top < 0) return cli_error("attribute", "--top %ld: expected 0 (all) or a positive count", a->top);
+    if (strcmp(a->by, "layer") && strcmp(a->by, "head") && strcmp(a->by, "neuron"))
+        return cli_error("attribute", "--by %s: expected layer, head or neuron", a->by);
+    return 0;
+}
+
+static void print_row(const cJSON *row, int b, const cJSON *out, long top)
+{
+    printf("row %d: position %d (", b, (int)cli_lens_num(row, "pos"));
+    cli_lens_print_token(cJSON_GetObjectItem(row, "token"), 0);
+    printf("), %d parts\n", (int)cli_lens_num(row, "n_parts"));
+    const cJSON *parts = cJSON_GetObjectItem(row, "parts"), *p, *l;
+    int n = cJSON_GetArraySize(parts), shown = top > 0 && top < n ? (int)top : n, k = 0;
+    printf("  %4s  %-16s %13s\n", "rank", "part", "attribution");
+    cJSON_ArrayForEach(p, parts) {
+        if (k == shown) break;
+        printf("  %4d  %-16s %13.5f\n", ++k, cJSON_GetObjectItem(p, "label")->valuestring, cli_lens_num(p, "attribution"));
+    }
+    if (shown < n) printf("  (%d more: --top 0 shows all)\n", n - shown);
+    printf("  by layer: embeddings %.5f\n  %5s %13s %13s\n", cli_lens_num(row, "embed"), "layer", "attention", "mlp");
+    cJSON_ArrayForEach(l, cJSON_GetObjectItem(row, "by_layer"))
+        printf("  %5d %13.5f %13.5f\n", (int)cli_lens_num(l, "layer"), cli_lens_num(l, "attn"), cli_lens_num(l, "mlp"));
+    double sum = cli_lens_num(row, "attribution_sum"), nb = cli_lens_num(row, "ln_final_bias"),
+           ub = cli_lens_num(row, "unembed_bias");
+    printf("  parts sum to %.5f; + final-norm bias term %.5f + unembedding bias %.5f = %.5f; model %s %.5f\n", sum,
+           nb, ub, sum + nb + ub, cJSON_GetObjectItem(out, "against") ? "logit difference" : "logit",
+           cli_lens_num(row, "logit"));
+}
+
+int cmd_attribute(int argc, char **argv)
+{
+    attr_args a = {.pos = -1, .top = 20, .by = "layer"};
+    int rc = parse_args(argc, argv, &a);
+    if (rc) { cli_inputs_free(&a.inputs); return rc < 0 ? 0 : rc; }
+    cJSON *params = cJSON_CreateObject(), *out;
+    cli_lens_add_token(params, "target", a.target);
+    if (a.against) cli_lens_add_token(params, "against", a.against);
+    cJSON_AddBoolToObject(params, "against_mean", a.mean);
+    cJSON_AddStringToObject(params, "by", a.by);
+    cJSON_AddNumberToObject(params, "pos", (double)a.pos);
+    cJSON_AddNumberToObject(params, "top", a.json ? (double)a.top : 0);
+    rc = cli_lens_call("attribute", a.dir, a.process, "logit", "attribute", &a.inputs, params, a.json, &out);
+    if (!rc && out) {
+        const cJSON *row, *ag = cJSON_GetObjectItem(out, "against");
+        printf("direct logit attribution by %s to ", a.by);
+        cli_lens_print_token(cJSON_GetObjectItem(out, "target"), 0);
+        if (cJSON_IsString(ag)) printf(" minus the vocabulary mean");
+        else if (ag) { printf(" minus "); cli_lens_print_token(ag, 0); }
+        printf("\n");
+        int b = 0;
+        cJSON_ArrayForEach(row, cJSON_GetObjectItem(out, "rows")) print_row(row, b++, out, a.top);
+    }
+    cJSON_Delete(out);
+    cJSON_Delete(params);
+    cli_inputs_free(&a.inputs);
+    return rc;
+}

@@ -1,0 +1,197 @@
+/* arrakis lens MODEL_DIR (--text TEXT | --tokens IDS | --tokens-file FILE)... [--target TOKEN] [--top-k K]
+ *              [--pos P] [--mid] [--scale own|cached] [--process STEPS] [--json]
+ *
+ * The logit lens through the "logit_lens" tool (include/arrakis/tool_logit_lens.h).
+ * Also defines the helpers the lens, attribute and residual commands share
+ * (cli_lens_* below, declared in each of those files). */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arrakis/arrakis.h"
+#include "cli.h"
+#include "cli_input.h"
+#include "cli_process.h"
+#include "cli_tool.h"
+
+/* ---- shared by cmd_lens.c, cmd_attribute.c, cmd_residual.c, cmd_svd.c ---- */
+
+/* The input rows as params "tokens": [[ids], ...] (text encoded with the
+ * folder's tokenizer, with its special tokens).  0, or an exit code. */
+int cli_lens_add_inputs(const char *cmd, const cli_inputs *in, const char *dir, const ark_model *m, cJSON *params)
+{
+    cli_batch batch;
+    cli_vocab vocab = {0};
+    int rc = cli_inputs_batch(in, cmd, dir, m, &batch, &vocab);
+    if (!rc) {
+        cJSON *rows = cJSON_AddArrayToObject(params, "tokens");
+        for (int b = 0; b < batch.B; b++)
+            cJSON_AddItemToArray(rows, cJSON_CreateIntArray(batch.tokens + (size_t)b * batch.T, batch.len[b]));
+        cli_batch_free(&batch);
+    }
+    cli_vocab_free(&vocab);
+    return rc;
+}
+
+/* Open the folder, apply --process, call tool/op with params, and hand back
+ * the parsed result (*out, the caller deletes it); with --json print it as
+ * the tool returned it instead (*out NULL).  0, or an exit code. */
+int cli_lens_call(const char *cmd, const char *dir, unsigned process, const char *tool, const char *op,
+                  const cli_inputs *in, cJSON *params, bool json, cJSON **out)
+{
+    *out = NULL;
+    cli_tool_ctx ctx;
+    int rc = cli_tool_open(cmd, dir, &ctx);
+    if (!rc) rc = cli_apply_process(cmd, ctx.model, process);
+    if (!rc && in) rc = cli_lens_add_inputs(cmd, in, dir, ctx.model, params);
+    char *text = NULL, *ptext = rc ? NULL : cJSON_PrintUnformatted(params);
+    if (!rc) rc = cli_tool_call(cmd, &ctx, tool, op, ptext, &text);
+    if (!rc && json) printf("%s\n", text);
+    else if (!rc && !(*out = cJSON_Parse(text))) rc = cli_error(cmd, "the %s tool returned unreadable JSON", tool);
+    free(ptext);
+    free(text);
+    cli_tool_close(&ctx);
+    return rc;
+}
+
+/* A TOKEN flag into params: an integer as a number (so that the tool
+ * checks it as an id), anything else as a string (a one-token string). */
+void cli_lens_add_token(cJSON *params, const char *key, const char *s)
+{
+    long id;
+    if (cli_parse_int(s, &id)) cJSON_AddNumberToObject(params, key, (double)id);
+    else cJSON_AddStringToObject(params, key, s);
+}
+
+/* A token of a result ({"id": 12, "token": " x"}) as 12 ' x' (width-padded). */
+void cli_lens_print_token(const cJSON *t, int width)
+{
+    const cJSON *id = cJSON_GetObjectItem(t, "id"), *s = cJSON_GetObjectItem(t, "token");
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%d", id ? id->valueint : -1);
+    fputs(buf, stdout);
+    if (cJSON_IsString(s)) { fputc(' ', stdout); cli_print_piece(stdout, s->valuestring, width - n - 1); }
+    else for (; n < width; n++) fputc(' ', stdout);
+}
+
+double cli_lens_num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+}
+
+/* ---- arrakis lens ---- */
+
+static void usage(void)
+{
+    printf("usage: arrakis lens MODEL_DIR (--text TEXT | --tokens IDS | --tokens-file FILE)... [--target TOKEN]\n"
+           "                   [--top-k K] [--pos P] [--mid] [--scale own|cached] [--process STEPS] [--json]\n\n"
+           "The logit lens (nostalgebraist 2020): the residual stream entering every block (and the final one)\n"
+           "read through the final norm and the unembedding, lens(x) = norm_final(x) W_U + b_U, as if the\n"
+           "remaining blocks were skipped.  The last row (final_post) is the model's own logits.\n\n"
+           "  --target TOKEN   also show TOKEN's logit, probability and rank (0 = top) at every layer; an id\n"
+           "                   or a string that is one token of the folder's tokenizer\n"
+           "  --top-k K        tokens shown per layer (default 5)\n"
+           "  --pos P          one position (negative counts from the end); default every position\n"
+           "  --mid            also read each block's resid_mid (between attention and MLP)\n"
+           "  --scale own      (default) the final norm applied to each residual with its own statistics (the\n"
+           "                   standard logit lens); cached: with the scale the final norm recorded for the\n"
+           "                   final residual (TransformerLens' accumulated_resid(apply_ln=True))\n"
+           "  %s"
+           "  --json           the tool's JSON (every position's points, top tokens and target)\n\n"
+           "Each --text / --tokens is one row; --tokens-file FILE has one JSON array of ids per line.\n\n"
+           "examples:\n"
+           "  arrakis lens ../shared/fixtures/trained/facts-llama --text \"Alice Smith lives in\" --top-k 3 --pos -1\n"
+           "  arrakis lens MODEL_DIR --tokens 57,316,141,132 --target 12 --mid --json\n",
+           CLI_PROCESS_USAGE);
+}
+
+typedef struct lens_args {
+    const char *dir, *target;
+    long top_k, pos;
+    bool has_pos, mid, json;
+    const char *scale;
+    unsigned process;
+    cli_inputs inputs;
+} lens_args;
+
+static int parse_args(int argc, char **argv, lens_args *a)
+{
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
+        int used = cli_inputs_arg(&a->inputs, argc, argv, &i);
+        if (!used) used = cli_process_arg(argc, argv, &i, &a->process);
+        if (used < 0) return 2;
+        if (used) continue;
+        const char *name = argv[i];
+        long *num = NULL;
+        if (cli_opt(argc, argv, &i, "--top-k", &v)) num = &a->top_k;
+        else if (cli_opt(argc, argv, &i, "--pos", &v)) { num = &a->pos; a->has_pos = true; }
+        else if (cli_opt(argc, argv, &i, "--target", &v)) { if (!v) return 2; a->target = v; continue; }
+        else if (cli_opt(argc, argv, &i, "--scale", &v)) { if (!v) return 2; a->scale = v; continue; }
+        else if (cli_flag(argv, i, "--mid")) { a->mid = true; continue; }
+        else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
+        else if (argv[i][0] == '-') return cli_error("lens", "unknown option %s (see arrakis lens --help)", argv[i]);
+        else if (!a->dir) { a->dir = argv[i]; continue; }
+        else return cli_error("lens", "unexpected argument %s", argv[i]);
+        if (!v) return 2;
+        if (!cli_parse_int(v, num)) return cli_error("lens", "%s %s: expected an integer", name, v);
+    }
+    if (!a->dir) return cli_error("lens", "missing MODEL_DIR (see arrakis lens --help)");
+    if (a->top_k < 0) return cli_error("lens", "--top-k %ld: expected a count >= 0", a->top_k);
+    if (strcmp(a->scale, "own") && strcmp(a->scale, "cached"))
+        return cli_error("lens", "--scale %s: expected own or cached", a->scale);
+    return 0;
+}
+
+static void print_position(const cJSON *e, bool target)
+{
+    printf("  position %d: ", (int)cli_lens_num(e, "pos"));
+    cli_lens_print_token(cJSON_GetObjectItem(e, "token"), 0);
+    const cJSON *next = cJSON_GetObjectItem(e, "next");
+    if (next) { printf("  (next: "); cli_lens_print_token(next, 0); printf(")"); }
+    printf("\n    %-12s %s\n", "point", target ? "target logit   prob     rank  | top tokens (prob)" : "top tokens (prob)");
+    const cJSON *pt;
+    cJSON_ArrayForEach(pt, cJSON_GetObjectItem(e, "points")) {
+        printf("    %-12s ", cJSON_GetObjectItem(pt, "point")->valuestring);
+        const cJSON *tg = cJSON_GetObjectItem(pt, "target"), *t;
+        if (target)
+            printf("%12.4f %8.5f %6d  | ", cli_lens_num(tg, "logit"), cli_lens_num(tg, "prob"), (int)cli_lens_num(tg, "rank"));
+        cJSON_ArrayForEach(t, cJSON_GetObjectItem(pt, "top")) {
+            cli_lens_print_token(t, 0);
+            printf(" %.3f  ", cli_lens_num(t, "prob"));
+        }
+        printf("\n");
+    }
+}
+
+int cmd_lens(int argc, char **argv)
+{
+    lens_args a = {.top_k = 5, .scale = "own"};
+    int rc = parse_args(argc, argv, &a);
+    if (rc) { cli_inputs_free(&a.inputs); return rc < 0 ? 0 : rc; }
+    cJSON *params = cJSON_CreateObject(), *out;
+    cJSON_AddNumberToObject(params, "top_k", (double)a.top_k);
+    if (a.has_pos) cJSON_AddNumberToObject(params, "pos", (double)a.pos);
+    if (a.target) cli_lens_add_token(params, "target", a.target);
+    cJSON_AddBoolToObject(params, "mid", a.mid);
+    cJSON_AddStringToObject(params, "scale", a.scale);
+    rc = cli_lens_call("lens", a.dir, a.process, "logit_lens", "lens", &a.inputs, params, a.json, &out);
+    if (!rc && out) {
+        const cJSON *row, *tg = cJSON_GetObjectItem(out, "target");
+        int b = 0;
+        printf("logit lens (%s scale)", a.scale);
+        if (tg) { printf("; target "); cli_lens_print_token(tg, 0); }
+        printf("\n");
+        cJSON_ArrayForEach(row, cJSON_GetObjectItem(out, "rows")) {
+            printf("row %d (%d tokens)\n", b++, cJSON_GetArraySize(cJSON_GetObjectItem(row, "tokens")));
+            const cJSON *e;
+            cJSON_ArrayForEach(e, cJSON_GetObjectItem(row, "positions")) print_position(e, tg != NULL);
+        }
+    }
+    cJSON_Delete(out);
+    cJSON_Delete(params);
+    cli_inputs_free(&a.inputs);
+    return rc;
+}
