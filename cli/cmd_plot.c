@@ -266,5 +266,6 @@ int cmd_plot(int argc, char **argv)
     free(spec);
     free(data);
     cJSON_Delete(a.spec);
+    ark_plot_release();
     return rc;
 }

@@ -376,5 +376,7 @@ int main(void)
         cmocka_unit_test(bench_plotter),
         cmocka_unit_test(errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    ark_plot_release();
+    return rc;
 }

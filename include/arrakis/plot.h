@@ -123,6 +123,14 @@ ark_status ark_view_render(const char *kind, const char *data_json, const char *
  * *data_json is malloc'd. */
 ark_status ark_view_collect(const ark_tool_env *env, const char *kind, const char *spec_json, char **data_json);
 
+/* Release the process-wide font caches that cairo and fontconfig keep after
+ * text was drawn (cairo_debug_reset_static_data, then fontconfig's FcFini
+ * when fontconfig is loaded).  Optional: call it once, at exit, when
+ * nothing else in the process uses cairo or fontconfig any more — leak
+ * checkers report those caches otherwise.  Plotting after it is fine (the
+ * caches are rebuilt). */
+void ark_plot_release(void);
+
 /* ---- colour maps (for tests and programs that colour their own output) */
 
 /* The colour of t in [0, 1] on map "viridis" or "rdbu" (0 = negative end,

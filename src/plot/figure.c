@@ -7,6 +7,7 @@
  * a transparent <text> layer (same positions, sizes and rotations): the
  * file can then be searched, selected and read by screen readers. */
 #include <cairo-pdf.h>
+#include <dlfcn.h>
 #include <cairo-svg.h>
 #include <math.h>
 #include <stdio.h>
@@ -312,4 +313,13 @@ void pl_draw_title(pl_fig *f, const char *title)
     }
     pl_text_bold(f, f->w / 2.0, 10, t, size, 0.5, 0, 0);
     free(t);
+}
+
+void ark_plot_release(void)
+{
+    cairo_debug_reset_static_data();
+    /* fontconfig comes with cairo; found at run time so that the library
+     * does not link it for this one call */
+    void (*fc_fini)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "FcFini");
+    if (fc_fini) fc_fini();
 }

@@ -67,13 +67,15 @@ static ark_status hook_values(const ark_tool_env *env, const char *arg, const pl
     const ark_tensor *t = ark_cache_at(c, 0);
     const char *full = ark_cache_name(c, 0);
     if (t->ndim < 2 || t->shape[1] != in->n || strstr(full, "attn_scores") || strstr(full, "hook_pattern")) {
+        s = ark_fail(ARK_ERR_ARG, "\"values\": %s is not per position ([b, p, ...]); attention maps are in the attention view", full);
         ark_cache_free(c);
-        return ark_fail(ARK_ERR_ARG, "\"values\": %s is not per position ([b, p, ...]); attention maps are in the attention view", full);
+        return s;
     }
     long D = ark_tensor_numel(t) / in->n;
     if (index >= D) {
+        s = ark_fail(ARK_ERR_ARG, "\"values\": index %ld is out of range for %s (%ld values per position)", index, full, D);
         ark_cache_free(c);
-        return ark_fail(ARK_ERR_ARG, "\"values\": index %ld is out of range for %s (%ld values per position)", index, full, D);
+        return s;
     }
     for (int i = 0; i < in->n; i++) {
         const float *x = t->data + (size_t)i * D;
