@@ -104,6 +104,7 @@ tools:
   - {name: logit_lens}
 plots:
   - {type: logit_lens, out: lens.png}
+  - {type: attention, out: att.svg, layer: 1, head: 0}
 YAML
 # (leak checks off for this process only: `arrakis exp` is not ours and does not release
 # fontconfig's caches at exit; see ark_plot_release)
@@ -114,9 +115,9 @@ import json, sys
 v = json.load(open(sys.argv[1]))
 runs = v['runs'] if 'runs' in v else [v]
 plots = runs[-1]['attachments']['plots']
-assert plots[0]['status'] == 'ok' and len(plots[0]['sha256']) == 64, plots
+assert all(p['status'] == 'ok' and len(p['sha256']) == 64 for p in plots), plots
 names = [a.get('name') for a in runs[-1].get('artefacts', [])]
-assert 'lens.png' in names, names
+assert 'lens.png' in names and 'att.svg' in names, names
 PY
 else bad "exp run"; cat "$tmp/err"; fi
 

@@ -245,6 +245,25 @@ static bool names_input(const cJSON *spec)
     return cJSON_GetObjectItemCaseSensitive(spec, "text") || cJSON_GetObjectItemCaseSensitive(spec, "tokens");
 }
 
+/* The token ids a tool's result was run on (its first "tokens" list of
+ * numbers), for a plot entry that names no input of its own. */
+static const cJSON *result_tokens(const cJSON *rj)
+{
+    const cJSON *o = pl_find_key(rj, "tokens");
+    const cJSON *t = o ? cJSON_GetObjectItemCaseSensitive(o, "tokens") : NULL;
+    return cJSON_IsArray(t) && cJSON_IsNumber(t->child) ? t : NULL;
+}
+
+/* The plot spec as text, with the result's tokens when it names no input. */
+static char *with_input(const cJSON *sj, const cJSON *rj)
+{
+    cJSON *c = cJSON_Duplicate(sj, 1);
+    if (!names_input(sj) && result_tokens(rj)) cJSON_AddItemToObject(c, "tokens", cJSON_Duplicate(result_tokens(rj), 1));
+    char *s = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    return s;
+}
+
 ark_status ark_plot_bench_render(const ark_tool_env *env, const char *plot, const char *result,
                                  const char *out_path)
 {
@@ -254,8 +273,8 @@ ark_status ark_plot_bench_render(const ark_tool_env *env, const char *plot, cons
         cJSON_Delete(sj);
         return ark_plot_render(plot, NULL, out_path);
     }
-    bool can_collect = env && env->model && names_input(sj);
     cJSON *rj = result ? cJSON_Parse(result) : NULL;
+    bool can_collect = env && env->model && (names_input(sj) || result_tokens(rj));
     const cJSON *from = cJSON_GetObjectItemCaseSensitive(sj, "from");
     const cJSON *sub = cJSON_IsString(from) ? at_path(rj, from->valuestring) : rj;
     ark_status st = ARK_ERR_MISSING;
@@ -271,7 +290,9 @@ ark_status ark_plot_bench_render(const ark_tool_env *env, const char *plot, cons
     if (st != ARK_OK && can_collect) {
         free(data);
         data = NULL;
-        st = ark_plot_collect(env, plot, &data);
+        char *spec = with_input(sj, rj);
+        st = ark_plot_collect(env, spec, &data);
+        free(spec);
         if (st == ARK_OK) st = ark_plot_render(plot, data, out_path);
     } else if (st != ARK_OK && !sub && !cJSON_IsString(from)) {
         st = ark_fail(ARK_ERR_MISSING, "plot: no data (the run has no result, and the spec names no input to run)");
