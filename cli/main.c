@@ -23,6 +23,8 @@ static const struct {
     {"stats", cmd_stats, "hypothesis tests on two samples: t-tests, permutation, bootstrap (JSON arrays)"},
     {"heads", cmd_heads, "score heads as previous-token/duplicate/induction heads; per-head ablation effects"},
     {"exp", cmd_exp, "versioned experiments: run a YAML spec, list, show, diff and export runs"},
+    {"composition", cmd_composition, "Q-/K-/V-composition scores between heads, against a random baseline"},
+    {"write-read", cmd_write_read, "heads that write into / read from a residual direction; information flow"},
     {"tool", cmd_tool, "run any tool by key with JSON parameters (arrakis tool --list)"},
     {"plot", cmd_plot, "plots (PNG/SVG/PDF): attention, logit lens, patching, attribution, neurons, ..."},
     {"view", cmd_view, "interactive HTML views: attention heads, logit lens table, tokens coloured by a value"},

@@ -7,5 +7,7 @@ const ark_tool_def *const ark_builtin_tools[] = {
     &ark_tool_logit,
     &ark_tool_decomposer,
     &ark_tool_residual,
+    &ark_tool_composer,
+    &ark_tool_write_read,
     NULL,
 };

@@ -7,6 +7,8 @@
 #include "arrakis/tool.h"
 
 extern const ark_tool_def *const ark_builtin_tools[];
+extern const ark_tool_def ark_tool_composer;
+extern const ark_tool_def ark_tool_write_read;
 extern const ark_tool_def ark_tool_attention;
 extern const ark_tool_def ark_tool_logit_lens;
 extern const ark_tool_def ark_tool_logit;
