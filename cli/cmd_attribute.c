@@ -9,15 +9,10 @@
 
 #include "arrakis/arrakis.h"
 #include "cli.h"
+#include "cli_tool.h"
 #include "cli_input.h"
 #include "cli_process.h"
 
-/* From cmd_lens.c. */
-int cli_lens_call(const char *cmd, const char *dir, unsigned process, const char *tool, const char *op,
-                  const cli_inputs *in, cJSON *params, bool json, cJSON **out);
-void cli_lens_print_token(const cJSON *t, int width);
-void cli_lens_add_token(cJSON *params, const char *key, const char *s);
-double cli_lens_num(const cJSON *o, const char *key);
 
 static void usage(void)
 {
@@ -88,25 +83,25 @@ static int parse_args(int argc, char **argv, attr_args *a)
 
 static void print_row(const cJSON *row, int b, const cJSON *out, long top)
 {
-    printf("row %d: position %d (", b, (int)cli_lens_num(row, "pos"));
-    cli_lens_print_token(cJSON_GetObjectItem(row, "token"), 0);
-    printf("), %d parts\n", (int)cli_lens_num(row, "n_parts"));
+    printf("row %d: position %d (", b, (int)cli_json_num(row, "pos"));
+    cli_print_token(cJSON_GetObjectItem(row, "token"), 0);
+    printf("), %d parts\n", (int)cli_json_num(row, "n_parts"));
     const cJSON *parts = cJSON_GetObjectItem(row, "parts"), *p, *l;
     int n = cJSON_GetArraySize(parts), shown = top > 0 && top < n ? (int)top : n, k = 0;
     printf("  %4s  %-16s %13s\n", "rank", "part", "attribution");
     cJSON_ArrayForEach(p, parts) {
         if (k == shown) break;
-        printf("  %4d  %-16s %13.5f\n", ++k, cJSON_GetObjectItem(p, "label")->valuestring, cli_lens_num(p, "attribution"));
+        printf("  %4d  %-16s %13.5f\n", ++k, cJSON_GetObjectItem(p, "label")->valuestring, cli_json_num(p, "attribution"));
     }
     if (shown < n) printf("  (%d more: --top 0 shows all)\n", n - shown);
-    printf("  by layer: embeddings %.5f\n  %5s %13s %13s\n", cli_lens_num(row, "embed"), "layer", "attention", "mlp");
+    printf("  by layer: embeddings %.5f\n  %5s %13s %13s\n", cli_json_num(row, "embed"), "layer", "attention", "mlp");
     cJSON_ArrayForEach(l, cJSON_GetObjectItem(row, "by_layer"))
-        printf("  %5d %13.5f %13.5f\n", (int)cli_lens_num(l, "layer"), cli_lens_num(l, "attn"), cli_lens_num(l, "mlp"));
-    double sum = cli_lens_num(row, "attribution_sum"), nb = cli_lens_num(row, "ln_final_bias"),
-           ub = cli_lens_num(row, "unembed_bias");
+        printf("  %5d %13.5f %13.5f\n", (int)cli_json_num(l, "layer"), cli_json_num(l, "attn"), cli_json_num(l, "mlp"));
+    double sum = cli_json_num(row, "attribution_sum"), nb = cli_json_num(row, "ln_final_bias"),
+           ub = cli_json_num(row, "unembed_bias");
     printf("  parts sum to %.5f; + final-norm bias term %.5f + unembedding bias %.5f = %.5f; model %s %.5f\n", sum,
            nb, ub, sum + nb + ub, cJSON_GetObjectItem(out, "against") ? "logit difference" : "logit",
-           cli_lens_num(row, "logit"));
+           cli_json_num(row, "logit"));
 }
 
 int cmd_attribute(int argc, char **argv)
@@ -115,19 +110,19 @@ int cmd_attribute(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc) { cli_inputs_free(&a.inputs); return rc < 0 ? 0 : rc; }
     cJSON *params = cJSON_CreateObject(), *out;
-    cli_lens_add_token(params, "target", a.target);
-    if (a.against) cli_lens_add_token(params, "against", a.against);
+    cli_tool_add_token(params, "target", a.target);
+    if (a.against) cli_tool_add_token(params, "against", a.against);
     cJSON_AddBoolToObject(params, "against_mean", a.mean);
     cJSON_AddStringToObject(params, "by", a.by);
     cJSON_AddNumberToObject(params, "pos", (double)a.pos);
     cJSON_AddNumberToObject(params, "top", a.json ? (double)a.top : 0);
-    rc = cli_lens_call("attribute", a.dir, a.process, "logit", "attribute", &a.inputs, params, a.json, &out);
+    rc = cli_tool_call_json("attribute", a.dir, a.process, "logit", "attribute", &a.inputs, params, a.json, &out);
     if (!rc && out) {
         const cJSON *row, *ag = cJSON_GetObjectItem(out, "against");
         printf("direct logit attribution by %s to ", a.by);
-        cli_lens_print_token(cJSON_GetObjectItem(out, "target"), 0);
+        cli_print_token(cJSON_GetObjectItem(out, "target"), 0);
         if (cJSON_IsString(ag)) printf(" minus the vocabulary mean");
-        else if (ag) { printf(" minus "); cli_lens_print_token(ag, 0); }
+        else if (ag) { printf(" minus "); cli_print_token(ag, 0); }
         printf("\n");
         int b = 0;
         cJSON_ArrayForEach(row, cJSON_GetObjectItem(out, "rows")) print_row(row, b++, out, a.top);

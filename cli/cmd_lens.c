@@ -1,9 +1,7 @@
 /* arrakis lens MODEL_DIR (--text TEXT | --tokens IDS | --tokens-file FILE)... [--target TOKEN] [--top-k K]
  *              [--pos P] [--mid] [--scale own|cached] [--process STEPS] [--json]
  *
- * The logit lens through the "logit_lens" tool (include/arrakis/tool_logit_lens.h).
- * Also defines the helpers the lens, attribute and residual commands share
- * (cli_lens_* below, declared in each of those files). */
+ * The logit lens through the "logit_lens" tool (include/arrakis/tool_logit_lens.h). */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,72 +11,6 @@
 #include "cli_input.h"
 #include "cli_process.h"
 #include "cli_tool.h"
-
-/* ---- shared by cmd_lens.c, cmd_attribute.c, cmd_residual.c, cmd_svd.c ---- */
-
-/* The input rows as params "tokens": [[ids], ...] (text encoded with the
- * folder's tokenizer, with its special tokens).  0, or an exit code. */
-int cli_lens_add_inputs(const char *cmd, const cli_inputs *in, const char *dir, const ark_model *m, cJSON *params)
-{
-    cli_batch batch;
-    cli_vocab vocab = {0};
-    int rc = cli_inputs_batch(in, cmd, dir, m, &batch, &vocab);
-    if (!rc) {
-        cJSON *rows = cJSON_AddArrayToObject(params, "tokens");
-        for (int b = 0; b < batch.B; b++)
-            cJSON_AddItemToArray(rows, cJSON_CreateIntArray(batch.tokens + (size_t)b * batch.T, batch.len[b]));
-        cli_batch_free(&batch);
-    }
-    cli_vocab_free(&vocab);
-    return rc;
-}
-
-/* Open the folder, apply --process, call tool/op with params, and hand back
- * the parsed result (*out, the caller deletes it); with --json print it as
- * the tool returned it instead (*out NULL).  0, or an exit code. */
-int cli_lens_call(const char *cmd, const char *dir, unsigned process, const char *tool, const char *op,
-                  const cli_inputs *in, cJSON *params, bool json, cJSON **out)
-{
-    *out = NULL;
-    cli_tool_ctx ctx;
-    int rc = cli_tool_open(cmd, dir, &ctx);
-    if (!rc) rc = cli_apply_process(cmd, ctx.model, process);
-    if (!rc && in) rc = cli_lens_add_inputs(cmd, in, dir, ctx.model, params);
-    char *text = NULL, *ptext = rc ? NULL : cJSON_PrintUnformatted(params);
-    if (!rc) rc = cli_tool_call(cmd, &ctx, tool, op, ptext, &text);
-    if (!rc && json) printf("%s\n", text);
-    else if (!rc && !(*out = cJSON_Parse(text))) rc = cli_error(cmd, "the %s tool returned unreadable JSON", tool);
-    free(ptext);
-    free(text);
-    cli_tool_close(&ctx);
-    return rc;
-}
-
-/* A TOKEN flag into params: an integer as a number (so that the tool
- * checks it as an id), anything else as a string (a one-token string). */
-void cli_lens_add_token(cJSON *params, const char *key, const char *s)
-{
-    long id;
-    if (cli_parse_int(s, &id)) cJSON_AddNumberToObject(params, key, (double)id);
-    else cJSON_AddStringToObject(params, key, s);
-}
-
-/* A token of a result ({"id": 12, "token": " x"}) as 12 ' x' (width-padded). */
-void cli_lens_print_token(const cJSON *t, int width)
-{
-    const cJSON *id = cJSON_GetObjectItem(t, "id"), *s = cJSON_GetObjectItem(t, "token");
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%d", id ? id->valueint : -1);
-    fputs(buf, stdout);
-    if (cJSON_IsString(s)) { fputc(' ', stdout); cli_print_piece(stdout, s->valuestring, width - n - 1); }
-    else for (; n < width; n++) fputc(' ', stdout);
-}
-
-double cli_lens_num(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItem(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
-}
 
 /* ---- arrakis lens ---- */
 
@@ -147,20 +79,20 @@ static int parse_args(int argc, char **argv, lens_args *a)
 
 static void print_position(const cJSON *e, bool target)
 {
-    printf("  position %d: ", (int)cli_lens_num(e, "pos"));
-    cli_lens_print_token(cJSON_GetObjectItem(e, "token"), 0);
+    printf("  position %d: ", (int)cli_json_num(e, "pos"));
+    cli_print_token(cJSON_GetObjectItem(e, "token"), 0);
     const cJSON *next = cJSON_GetObjectItem(e, "next");
-    if (next) { printf("  (next: "); cli_lens_print_token(next, 0); printf(")"); }
+    if (next) { printf("  (next: "); cli_print_token(next, 0); printf(")"); }
     printf("\n    %-12s %s\n", "point", target ? "target logit   prob     rank  | top tokens (prob)" : "top tokens (prob)");
     const cJSON *pt;
     cJSON_ArrayForEach(pt, cJSON_GetObjectItem(e, "points")) {
         printf("    %-12s ", cJSON_GetObjectItem(pt, "point")->valuestring);
         const cJSON *tg = cJSON_GetObjectItem(pt, "target"), *t;
         if (target)
-            printf("%12.4f %8.5f %6d  | ", cli_lens_num(tg, "logit"), cli_lens_num(tg, "prob"), (int)cli_lens_num(tg, "rank"));
+            printf("%12.4f %8.5f %6d  | ", cli_json_num(tg, "logit"), cli_json_num(tg, "prob"), (int)cli_json_num(tg, "rank"));
         cJSON_ArrayForEach(t, cJSON_GetObjectItem(pt, "top")) {
-            cli_lens_print_token(t, 0);
-            printf(" %.3f  ", cli_lens_num(t, "prob"));
+            cli_print_token(t, 0);
+            printf(" %.3f  ", cli_json_num(t, "prob"));
         }
         printf("\n");
     }
@@ -174,15 +106,15 @@ int cmd_lens(int argc, char **argv)
     cJSON *params = cJSON_CreateObject(), *out;
     cJSON_AddNumberToObject(params, "top_k", (double)a.top_k);
     if (a.has_pos) cJSON_AddNumberToObject(params, "pos", (double)a.pos);
-    if (a.target) cli_lens_add_token(params, "target", a.target);
+    if (a.target) cli_tool_add_token(params, "target", a.target);
     cJSON_AddBoolToObject(params, "mid", a.mid);
     cJSON_AddStringToObject(params, "scale", a.scale);
-    rc = cli_lens_call("lens", a.dir, a.process, "logit_lens", "lens", &a.inputs, params, a.json, &out);
+    rc = cli_tool_call_json("lens", a.dir, a.process, "logit_lens", "lens", &a.inputs, params, a.json, &out);
     if (!rc && out) {
         const cJSON *row, *tg = cJSON_GetObjectItem(out, "target");
         int b = 0;
         printf("logit lens (%s scale)", a.scale);
-        if (tg) { printf("; target "); cli_lens_print_token(tg, 0); }
+        if (tg) { printf("; target "); cli_print_token(tg, 0); }
         printf("\n");
         cJSON_ArrayForEach(row, cJSON_GetObjectItem(out, "rows")) {
             printf("row %d (%d tokens)\n", b++, cJSON_GetArraySize(cJSON_GetObjectItem(row, "tokens")));

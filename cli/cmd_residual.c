@@ -9,13 +9,10 @@
 
 #include "arrakis/arrakis.h"
 #include "cli.h"
+#include "cli_tool.h"
 #include "cli_input.h"
 #include "cli_process.h"
 
-/* From cmd_lens.c. */
-int cli_lens_call(const char *cmd, const char *dir, unsigned process, const char *tool, const char *op,
-                  const cli_inputs *in, cJSON *params, bool json, cJSON **out);
-double cli_lens_num(const cJSON *o, const char *key);
 
 static void usage(void)
 {
@@ -127,7 +124,7 @@ int cmd_residual(int argc, char **argv)
     cJSON_AddNumberToObject(params, "layer", (double)a.layer);
     cJSON_AddBoolToObject(params, "cosine_per_position", a.cos_pos);
     if (a.has_pos) cJSON_AddNumberToObject(params, "pos", (double)a.pos);
-    rc = cli_lens_call("residual", a.dir, a.process, "residual", "stats", &a.inputs, params, a.json, &out);
+    rc = cli_tool_call_json("residual", a.dir, a.process, "residual", "stats", &a.inputs, params, a.json, &out);
     if (!rc && out) {
         const cJSON *row;
         int b = 0;

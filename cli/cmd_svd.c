@@ -10,14 +10,10 @@
 
 #include "arrakis/arrakis.h"
 #include "cli.h"
+#include "cli_tool.h"
 #include "cli_input.h"
 #include "cli_process.h"
 
-/* From cmd_lens.c. */
-int cli_lens_call(const char *cmd, const char *dir, unsigned process, const char *tool, const char *op,
-                  const cli_inputs *in, cJSON *params, bool json, cJSON **out);
-void cli_lens_print_token(const cJSON *t, int width);
-double cli_lens_num(const cJSON *o, const char *key);
 
 static void usage(void)
 {
@@ -92,8 +88,8 @@ static void print_tokens(const char *what, const cJSON *side)
         const cJSON *t;
         cJSON_ArrayForEach(t, cJSON_GetObjectItem(side, ends[e])) {
             printf(" ");
-            cli_lens_print_token(t, 0);
-            printf(" %.3f", cli_lens_num(t, "value"));
+            cli_print_token(t, 0);
+            printf(" %.3f", cli_json_num(t, "value"));
         }
         printf("\n");
     }
@@ -101,8 +97,8 @@ static void print_tokens(const char *what, const cJSON *side)
 
 static void print_result(const cJSON *out)
 {
-    printf("%s circuit of block %d", cJSON_GetObjectItem(out, "circuit")->valuestring, (int)cli_lens_num(out, "layer"));
-    if (cJSON_GetObjectItem(out, "head")) printf(", head %d", (int)cli_lens_num(out, "head"));
+    printf("%s circuit of block %d", cJSON_GetObjectItem(out, "circuit")->valuestring, (int)cli_json_num(out, "layer"));
+    if (cJSON_GetObjectItem(out, "head")) printf(", head %d", (int)cli_json_num(out, "head"));
     const cJSON *shape = cJSON_GetObjectItem(out, "shape"), *sv = cJSON_GetObjectItem(out, "singular_values"), *v;
     printf(" (%d x %d), read out through %s\n  singular values:", cJSON_GetArrayItem(shape, 0)->valueint,
            cJSON_GetArrayItem(shape, 1)->valueint,
@@ -116,7 +112,7 @@ static void print_result(const cJSON *out)
     const cJSON *d;
     static const char *sides[] = {"output", "input", "key", "query", "residual"};
     cJSON_ArrayForEach(d, cJSON_GetObjectItem(out, "directions")) {
-        printf("  direction %d (S = %.5g)\n", (int)cli_lens_num(d, "index"), cli_lens_num(d, "value"));
+        printf("  direction %d (S = %.5g)\n", (int)cli_json_num(d, "index"), cli_json_num(d, "value"));
         for (int s = 0; s < 5; s++) {
             const cJSON *side = cJSON_GetObjectItem(d, sides[s]);
             if (side) print_tokens(sides[s], side);
@@ -136,7 +132,7 @@ int cmd_svd(int argc, char **argv)
     cJSON_AddNumberToObject(params, "top_k", (double)a.top_k);
     cJSON_AddNumberToObject(params, "vectors", (double)a.vectors);
     cJSON_AddStringToObject(params, "readout", a.readout);
-    rc = cli_lens_call("svd", a.dir, a.process, "decomposer", "svd", NULL, params, a.json, &out);
+    rc = cli_tool_call_json("svd", a.dir, a.process, "decomposer", "svd", NULL, params, a.json, &out);
     if (!rc && out) print_result(out);
     cJSON_Delete(out);
     cJSON_Delete(params);

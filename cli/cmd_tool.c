@@ -25,36 +25,6 @@ static void list_tools(void)
     }
 }
 
-int cli_tool_open(const char *cmd, const char *dir, cli_tool_ctx *ctx)
-{
-    memset(ctx, 0, sizeof *ctx);
-    if (ark_model_open(dir, &ctx->model) != ARK_OK) return cli_lib_error(cmd, NULL);
-    char *tok = malloc(strlen(dir) + 32);
-    sprintf(tok, "%s/tokenizer.json", dir);
-    int rc = 0;
-    if (access(tok, R_OK) == 0 && ark_tokenizer_open(dir, &ctx->tokenizer) != ARK_OK) rc = cli_lib_error(cmd, "tokenizer");
-    free(tok);
-    ctx->env.model = ctx->model;
-    ctx->env.tokenizer = ctx->tokenizer;
-    return rc;
-}
-
-int cli_tool_call(const char *cmd, cli_tool_ctx *ctx, const char *tool, const char *op, const char *params, char **result)
-{
-    ark_tool *t;
-    if (ark_tool_new(tool, &ctx->env, &t) != ARK_OK) return cli_lib_error(cmd, NULL);
-    int rc = 0;
-    if (ark_tool_run(t, op, params, result) != ARK_OK) rc = cli_lib_error(cmd, NULL);
-    ark_tool_free(t);
-    return rc;
-}
-
-void cli_tool_close(cli_tool_ctx *ctx)
-{
-    ark_tokenizer_free(ctx->tokenizer);
-    ark_model_free(ctx->model);
-}
-
 int cmd_tool(int argc, char **argv)
 {
     const char *key = NULL, *dir = NULL, *params = NULL, *op = NULL, *v;
