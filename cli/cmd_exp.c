@@ -261,6 +261,7 @@ int cmd_exp(int argc, char **argv)
             rc = 0;
         }
         free_args(&a);
+        ark_plot_release(); /* font caches a spec's plots left behind */
         return rc;
     }
     return cli_error("exp", "unknown subcommand \"%s\" (run, list, show, diff, export; see arrakis exp --help)", sub);
