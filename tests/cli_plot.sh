@@ -106,8 +106,6 @@ plots:
   - {type: logit_lens, out: lens.png}
   - {type: attention, out: att.svg, layer: 1, head: 0}
 YAML
-# (leak checks off for this process only: `arrakis exp` is not ours and does not release
-# fontconfig's caches at exit; see ark_plot_release)
 if "$ark" exp run "$tmp/spec.yaml" --dir "$tmp/exp" >"$tmp/out" 2>"$tmp/err"; then
   "$ark" exp show plot_check --dir "$tmp/exp" --json >"$tmp/show.json" 2>&1
   $py - "$tmp/show.json" <<'PY' && ok || bad "bench plot status"
