@@ -29,6 +29,8 @@ int cmd_plot(int argc, char **argv);
 int cmd_view(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_kg(int argc, char **argv);
 
 /* Print "arrakis CMD: error: ..." on stderr; returns 1 (the exit code to use). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

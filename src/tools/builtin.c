@@ -9,5 +9,7 @@ const ark_tool_def *const ark_builtin_tools[] = {
     &ark_tool_residual,
     &ark_tool_composer,
     &ark_tool_write_read,
+    &ark_tool_knowledge,
+    &ark_tool_kg_extractor,
     NULL,
 };

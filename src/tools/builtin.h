@@ -15,4 +15,7 @@ extern const ark_tool_def ark_tool_logit;
 extern const ark_tool_def ark_tool_decomposer;
 extern const ark_tool_def ark_tool_residual;
 
+extern const ark_tool_def ark_tool_knowledge;
+extern const ark_tool_def ark_tool_kg_extractor;
+
 #endif

@@ -1,0 +1,223 @@
+/* arrakis kg MODEL_DIR --subjects FILE --relations FILE [--dot OUT.dot] [--top-k K] [--max-tokens N]
+ *            [--stop TOKEN] [--no-lens] [--causal ...] [--heads [--vectors V]] [--json]
+ *
+ * A knowledge graph of what the model predicts, through the kg_extractor
+ * tool (include/arrakis/tool_kg.h: ops extract and heads). */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arrakis/arrakis.h"
+#include "cli.h"
+#include "cli_tool.h"
+
+static void usage(void)
+{
+    printf("usage: arrakis kg MODEL_DIR --subjects FILE --relations FILE [--dot OUT.dot] [--top-k K]\n"
+           "                 [--max-tokens N] [--stop TOKEN] [--no-lens] [--causal [--samples N] [--noise NU]\n"
+           "                 [--seed S] [--kind resid|mlp|attn] [--window W]] [--heads [--vectors V] [--head-tokens K]]\n"
+           "                 [--json]\n\n"
+           "For every subject and relation, the object the model predicts: each template (\"{s} lives in\") is\n"
+           "filled with the subject and the top-1 next token read (greedily continued up to --max-tokens\n"
+           "tokens, stopping before --stop TOKEN or the tokenizer's EOS).  A triple's object is the majority\n"
+           "of its templates' objects; agreement = the share of templates predicting it (stable when all do).\n"
+           "Per template: the object's probability and rank, the top --top-k tokens (default 5), and the first\n"
+           "layer whose resid_post, read through the final norm and W_U (logit lens), has the object on top.\n"
+           "--causal adds each triple's causal-trace peak (ROME; the first template, the subject's embeddings\n"
+           "noised with nu = 3 sigma or --noise, --samples noise samples (10)): the peak overall and the peak\n"
+           "over the subject's tokens.  --heads adds the relational view of every head from its weights: the\n"
+           "top --vectors (3) singular directions of its OV circuit (input through W_E -> output through W_U)\n"
+           "and QK circuit (query and key sides through W_E), each as its top and bottom tokens.\n\n"
+           "  --subjects FILE    one subject per line\n"
+           "  --relations FILE   one {\"relation\": NAME, \"templates\": [\"{s} lives in\", ...]} per line\n"
+           "  --dot OUT.dot      the graph for GraphViz: subjects and objects as nodes, relations as edges\n"
+           "                     labelled with the probability (penwidth), dashed when not stable\n"
+           "  --json             the tool's JSON: triples with every template, summary, causal, heads\n\n"
+           "examples:\n"
+           "  arrakis kg ../shared/fixtures/trained/facts-llama --subjects people.txt --relations relations.jsonl \\\n"
+           "      --dot facts.dot\n"
+           "  arrakis kg MODEL_DIR --subjects s.txt --relations r.jsonl --max-tokens 3 --stop . --causal --json\n"
+           "  arrakis kg MODEL_DIR --subjects s.txt --relations r.jsonl --heads --vectors 1\n");
+}
+
+typedef struct kg_args {
+    const char *dir, *subjects, *relations, *dot, *stop, *noise, *kind;
+    long top_k, max_tokens, samples, seed, window, vectors, head_tokens;
+    bool json, no_lens, causal, heads;
+} kg_args;
+
+static int parse_opt(int argc, char **argv, int *i, kg_args *a)
+{
+    const char *v, *name = argv[*i];
+    const char **str = NULL;
+    long *num = NULL;
+    if (cli_opt(argc, argv, i, "--subjects", &v)) str = &a->subjects;
+    else if (cli_opt(argc, argv, i, "--relations", &v)) str = &a->relations;
+    else if (cli_opt(argc, argv, i, "--dot", &v)) str = &a->dot;
+    else if (cli_opt(argc, argv, i, "--stop", &v)) str = &a->stop;
+    else if (cli_opt(argc, argv, i, "--noise", &v)) str = &a->noise;
+    else if (cli_opt(argc, argv, i, "--kind", &v)) str = &a->kind;
+    else if (cli_opt(argc, argv, i, "--top-k", &v)) num = &a->top_k;
+    else if (cli_opt(argc, argv, i, "--max-tokens", &v)) num = &a->max_tokens;
+    else if (cli_opt(argc, argv, i, "--samples", &v)) num = &a->samples;
+    else if (cli_opt(argc, argv, i, "--seed", &v)) num = &a->seed;
+    else if (cli_opt(argc, argv, i, "--window", &v)) num = &a->window;
+    else if (cli_opt(argc, argv, i, "--vectors", &v)) num = &a->vectors;
+    else if (cli_opt(argc, argv, i, "--head-tokens", &v)) num = &a->head_tokens;
+    else if (cli_flag(argv, *i, "--json")) { a->json = true; return 0; }
+    else if (cli_flag(argv, *i, "--no-lens")) { a->no_lens = true; return 0; }
+    else if (cli_flag(argv, *i, "--causal")) { a->causal = true; return 0; }
+    else if (cli_flag(argv, *i, "--heads")) { a->heads = true; return 0; }
+    else if (argv[*i][0] == '-') return cli_error("kg", "unknown option %s (see arrakis kg --help)", argv[*i]);
+    else if (!a->dir) { a->dir = argv[*i]; return 0; }
+    else return cli_error("kg", "unexpected argument %s", argv[*i]);
+    if (!v) return 2;
+    if (str) { *str = v; return 0; }
+    if (!cli_parse_int(v, num)) return cli_error("kg", "%s %s: expected an integer", name, v);
+    return 0;
+}
+
+static int build_params(const kg_args *a, cJSON *p)
+{
+    cJSON_AddStringToObject(p, "subjects_file", a->subjects);
+    cJSON_AddStringToObject(p, "relations_file", a->relations);
+    cJSON_AddNumberToObject(p, "top_k", (double)a->top_k);
+    cJSON_AddNumberToObject(p, "max_tokens", (double)a->max_tokens);
+    if (a->stop) cJSON_AddStringToObject(p, "stop", a->stop);
+    if (a->no_lens) cJSON_AddFalseToObject(p, "lens");
+    if (a->dot) cJSON_AddTrueToObject(p, "dot");
+    if (a->heads) {
+        cJSON_AddTrueToObject(p, "heads");
+        cJSON_AddNumberToObject(p, "vectors", (double)a->vectors);
+        cJSON_AddNumberToObject(p, "heads_top_k", (double)a->head_tokens);
+    }
+    if (!a->causal) return 0;
+    cJSON *c = cJSON_AddObjectToObject(p, "causal");
+    cJSON_AddNumberToObject(c, "samples", (double)a->samples);
+    cJSON_AddNumberToObject(c, "seed", (double)a->seed);
+    if (a->kind) cJSON_AddStringToObject(c, "kind", a->kind);
+    cJSON_AddNumberToObject(c, "window", (double)a->window);
+    if (a->noise && strcmp(a->noise, "3sigma")) {
+        char *end;
+        double nu = strtod(a->noise, &end);
+        if (*end || end == a->noise || !(nu > 0)) return cli_error("kg", "--noise %s: expected a number > 0 or 3sigma", a->noise);
+        cJSON_AddNumberToObject(c, "noise", nu);
+    }
+    return 0;
+}
+
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static const char *str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void print_triples(const cJSON *out)
+{
+    const cJSON *t, *s = cJSON_GetObjectItem(out, "summary");
+    bool lens = cJSON_GetObjectItem(s, "lens_never") != NULL, causal = cJSON_GetObjectItem(out, "causal") != NULL;
+    printf("%-24s %-12s %-16s %8s %5s %6s%s\n", "subject", "relation", "object", "prob", "agree", lens ? "lens" : "",
+           causal ? "  trace peak (overall; subject tokens)" : "");
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(out, "triples")) {
+        printf("%-24s %-12s %-16s %8.4f %2d/%-2d", str(t, "subject"), str(t, "relation"), str(t, "object"), num(t, "prob"),
+               (int)num(t, "votes"), cJSON_GetArraySize(cJSON_GetObjectItem(t, "templates")));
+        if (lens) printf(" %6d", (int)num(t, "lens_layer"));
+        const cJSON *c = cJSON_GetObjectItem(t, "causal_trace"), *sp = cJSON_GetObjectItem(c, "subject_peak");
+        if (c) printf("  %s @ %d (%.3f)", str(c, "row_name"), (int)num(c, "pos"), num(c, "indirect_effect"));
+        if (sp) printf("; %s @ %d (%.3f)", str(sp, "row_name"), (int)num(sp, "pos"), num(sp, "indirect_effect"));
+        printf("%s\n", cJSON_IsTrue(cJSON_GetObjectItem(t, "stable")) ? "" : "  (not stable)");
+    }
+    printf("\n%d triples: %d stable, %d with a majority, mean agreement %.3f, mean probability %.4f\n", (int)num(s, "n_triples"),
+           (int)num(s, "stable"), (int)num(s, "majority"), num(s, "mean_agreement"), num(s, "mean_prob"));
+    const cJSON *lc = cJSON_GetObjectItem(s, "lens_layer_counts"), *x;
+    if (lc) {
+        int l = 0;
+        printf("templates whose object first tops the logit lens at layer:");
+        cJSON_ArrayForEach(x, lc) printf(" %d: %d", l++, x->valueint);
+        printf(", never: %d\n", (int)num(s, "lens_never"));
+    }
+}
+
+static void print_tokens(const cJSON *side, const char *end)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(side, end)) printf(" %s", str(t, "token"));
+}
+
+static void print_heads(const cJSON *heads)
+{
+    const cJSON *h;
+    printf("\nheads (first singular direction; top tokens):\n");
+    cJSON_ArrayForEach(h, heads) {
+        const cJSON *ov = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(h, "ov"), "directions"), 0);
+        const cJSON *qk = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(h, "qk"), "directions"), 0);
+        printf("  L%dH%d  OV (S %.3g): reads", (int)num(h, "layer"), (int)num(h, "head"), num(ov, "value"));
+        print_tokens(cJSON_GetObjectItem(ov, "input"), "top");
+        printf(" -> writes");
+        print_tokens(cJSON_GetObjectItem(ov, "output"), "top");
+        printf("\n        QK (S %.3g): queries", num(qk, "value"));
+        print_tokens(cJSON_GetObjectItem(qk, "query"), "top");
+        printf(" -> keys");
+        print_tokens(cJSON_GetObjectItem(qk, "key"), "top");
+        printf("\n");
+    }
+}
+
+static int write_dot(const kg_args *a, cJSON *out)
+{
+    cJSON *dot = cJSON_DetachItemFromObject(out, "dot");
+    FILE *f = cJSON_IsString(dot) ? fopen(a->dot, "w") : NULL;
+    int rc = 0;
+    if (!f) rc = cli_error("kg", "--dot %s: cannot write the file", a->dot);
+    else {
+        fputs(dot->valuestring, f);
+        if (fclose(f)) rc = cli_error("kg", "--dot %s: write failed", a->dot);
+    }
+    cJSON_Delete(dot);
+    return rc;
+}
+
+int cmd_kg(int argc, char **argv)
+{
+    kg_args a = {.top_k = 5, .max_tokens = 1, .samples = 10, .window = 10, .vectors = 3, .head_tokens = 8};
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return 0; }
+        int rc = parse_opt(argc, argv, &i, &a);
+        if (rc) return rc;
+    }
+    if (!a.dir) return cli_error("kg", "missing MODEL_DIR (see arrakis kg --help)");
+    if (!a.subjects || !a.relations) return cli_error("kg", "give --subjects FILE and --relations FILE (see arrakis kg --help)");
+    cJSON *params = cJSON_CreateObject();
+    int rc = build_params(&a, params);
+    char *text = rc ? NULL : cJSON_PrintUnformatted(params), *result = NULL;
+    cJSON_Delete(params);
+    cli_tool_ctx ctx;
+    if (!rc) {
+        rc = cli_tool_open("kg", a.dir, &ctx);
+        if (!rc) rc = cli_tool_call("kg", &ctx, "kg_extractor", "extract", text, &result);
+        cli_tool_close(&ctx);
+    }
+    cJSON *out = rc ? NULL : cJSON_Parse(result);
+    if (!rc && a.dot) rc = write_dot(&a, out);
+    if (!rc && a.json) {
+        char *s = cJSON_PrintUnformatted(out);
+        printf("%s\n", s);
+        free(s);
+    } else if (!rc) {
+        print_triples(out);
+        if (a.heads) print_heads(cJSON_GetObjectItem(out, "heads"));
+        if (a.dot) printf("graph written to %s\n", a.dot);
+    }
+    cJSON_Delete(out);
+    free(text);
+    free(result);
+    return rc;
+}
