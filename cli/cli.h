@@ -14,6 +14,8 @@ int cmd_run(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_tool(int argc, char **argv);
+int cmd_patch(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 int cmd_composition(int argc, char **argv);
 int cmd_write_read(int argc, char **argv);
 int cmd_exp(int argc, char **argv);

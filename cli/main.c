@@ -27,6 +27,8 @@ static const struct {
     {"probe", cmd_probe, "linear probes per layer on a labelled dataset: accuracy, control task, selectivity"},
     {"kg", cmd_kg, "knowledge graph of what the model predicts for subjects x relation templates (JSON, DOT)"},
     {"exp", cmd_exp, "versioned experiments: run a YAML spec, list, show, diff and export runs"},
+    {"patch", cmd_patch, "activation patching sweeps: layers x positions / heads, normalised metric"},
+    {"trace", cmd_trace, "causal tracing (ROME): indirect effects of restored states; neuron interventions"},
     {"tool", cmd_tool, "run any tool by key with JSON parameters (arrakis tool --list)"},
     {"plot", cmd_plot, "plots (PNG/SVG/PDF): attention, logit lens, patching, attribution, neurons, ..."},
     {"view", cmd_view, "interactive HTML views: attention heads, logit lens table, tokens coloured by a value"},

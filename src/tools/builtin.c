@@ -11,5 +11,7 @@ const ark_tool_def *const ark_builtin_tools[] = {
     &ark_tool_write_read,
     &ark_tool_knowledge,
     &ark_tool_kg_extractor,
+    &ark_tool_patching,
+    &ark_tool_causal,
     NULL,
 };

@@ -17,5 +17,7 @@ extern const ark_tool_def ark_tool_residual;
 
 extern const ark_tool_def ark_tool_knowledge;
 extern const ark_tool_def ark_tool_kg_extractor;
+extern const ark_tool_def ark_tool_patching;
+extern const ark_tool_def ark_tool_causal;
 
 #endif
