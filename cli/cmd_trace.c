@@ -17,7 +17,7 @@ static void usage(void)
 {
     printf("usage: arrakis trace MODEL_DIR (--prompt TEXT --subject TEXT --answer TOKEN | --facts FILE.jsonl)\n"
            "                    [--samples N] [--noise NU|3sigma] [--kind resid|mlp|attn] [--window W] [--seed S]\n"
-           "                    [--per-fact] [--json]\n"
+           "                    [--only-recalled] [--per-fact] [--json]\n"
            "       arrakis trace MODEL_DIR (--prompt TEXT --answer TOKEN | --facts FILE) --neuron L.N [--scale X]\n"
            "                    [--positions all|last|subject|P,P,...] [--json]\n\n"
            "Causal tracing (Meng et al. 2022, ROME): add Gaussian noise to the subject tokens' embeddings (N\n"
@@ -34,6 +34,7 @@ static void usage(void)
            "--noise        nu, the noise's standard deviation, or Ksigma (default 3sigma: sigma = std of the\n"
            "               embedding values of the distinct subject tokens of the facts).\n"
            "--samples N    noise samples per fact (default 10); --seed S (default 0); --window W (default 10).\n"
+           "--only-recalled  average over the facts whose clean top prediction is the answer (ROME's \"known\" facts).\n"
            "--per-fact     also print each fact's rows x tokens table (always for a single prompt).\n"
            "--neuron L.N   instead of tracing: multiply blocks.L.mlp.hook_post neuron N by --scale X (default 0,\n"
            "               zero ablation) at --positions (default all) and report P(answer) before and after.\n"
@@ -48,7 +49,7 @@ static void usage(void)
 typedef struct trace_args {
     const char *dir, *prompt, *subject, *answer, *facts, *tokens, *span;
     const char *samples, *noise, *kind, *window, *seed, *neuron, *scale, *positions;
-    bool json, per_fact;
+    bool json, per_fact, only_recalled;
 } trace_args;
 
 static int parse_args(int argc, char **argv, trace_args *a)
@@ -59,6 +60,7 @@ static int parse_args(int argc, char **argv, trace_args *a)
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
         if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
         if (cli_flag(argv, i, "--per-fact")) { a->per_fact = true; continue; }
+        if (cli_flag(argv, i, "--only-recalled")) { a->only_recalled = true; continue; }
         if (cli_opt(argc, argv, &i, "--prompt", &v) || cli_opt(argc, argv, &i, "--text", &v)) dst = &a->prompt;
         else if (cli_opt(argc, argv, &i, "--subject", &v)) dst = &a->subject;
         else if (cli_opt(argc, argv, &i, "--answer", &v)) dst = &a->answer;
@@ -172,11 +174,13 @@ static int build_params(const trace_args *a, cJSON *p)
         return 0;
     }
     if (a->scale || a->positions) return cli_error("trace", "--scale and --positions go with --neuron L.N");
+    if (a->only_recalled && !a->facts) return cli_error("trace", "--only-recalled goes with --facts");
     if (!a->facts && !a->subject && !a->span) return cli_error("trace", "--subject is required for tracing (the text to corrupt)");
     if ((rc = add_int(p, "samples", "--samples", a->samples)) || (rc = add_int(p, "window", "--window", a->window)) ||
         (rc = add_int(p, "seed", "--seed", a->seed)))
         return rc;
     if (a->kind) cJSON_AddStringToObject(p, "kind", a->kind);
+    if (a->only_recalled) cJSON_AddBoolToObject(p, "only_recalled", true);
     if (a->noise) {
         char *end;
         double nu = strtod(a->noise, &end);
@@ -255,7 +259,8 @@ static void print_fact(const cJSON *f, const cJSON *rows)
 static void print_trace(const cJSON *r, bool per_fact)
 {
     const cJSON *sigma = cJSON_GetObjectItem(r, "embedding_sigma");
-    printf("causal tracing: %d facts (%d recalled), kind %s", (int)num(r, "n_facts"), (int)num(r, "n_recalled"),
+    printf("causal tracing: %d facts (%d recalled%s), kind %s", (int)num(r, "n_facts"), (int)num(r, "n_recalled"),
+           cJSON_IsTrue(cJSON_GetObjectItem(r, "only_recalled")) ? "; the averages are over those" : "",
            cJSON_GetObjectItem(r, "kind")->valuestring);
     if (cJSON_GetObjectItem(r, "window")) printf(" (window %d)", (int)num(r, "window"));
     printf(", %d samples, seed %.0f, noise %.5f", (int)num(r, "n_noise_samples"), num(r, "seed"), num(r, "noise_std"));

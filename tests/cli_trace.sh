@@ -132,6 +132,21 @@ print(("PASS" if fa["p_restored"] != fc["p_restored"] else "FAIL") + " other see
 print(("PASS" if fc["answer_id"] == 22 and fc["answer"] == "Prague" and c["noise_std"] == 0.27 and c["embedding_sigma"] is None else "FAIL") + " answer by id, given noise")
 PY
 
+# --only-recalled: a fact with a wrong answer is traced but left out of the averages
+printf '{"prompt":"Gaishar Tastei lives in","subject":"Gaishar Tastei","answer":"Prague"}\n{"prompt":"Gaishar Tastei lives in","subject":"Gaishar Tastei","answer":"Oslo"}\n' >"$tmp/mixed.jsonl"
+"$ark" trace "$facts" --facts "$tmp/mixed.jsonl" --samples 3 --json >"$tmp/all.json" 2>/dev/null
+"$ark" trace "$facts" --facts "$tmp/mixed.jsonl" --samples 3 --only-recalled --json >"$tmp/known.json" 2>/dev/null
+"$py" - "$tmp/all.json" "$tmp/known.json" >"$tmp/py.out" <<'PY' || bad "only-recalled check"
+import json, sys
+a, k = (json.load(open(p)) for p in sys.argv[1:3])
+f = a["facts"]
+ok = a["n_recalled"] == 1 and a["n_facts_not_recalled"] == 1 and f[0]["recalled"] and not f[1]["recalled"]
+ok = ok and abs(a["mean_p_clean"] - (f[0]["p_clean"] + f[1]["p_clean"]) / 2) < 1e-9 and abs(k["mean_p_clean"] - f[0]["p_clean"]) < 1e-9
+print(("PASS" if ok else "FAIL") + " only-recalled averages over the recalled fact")
+PY
+grep -q FAIL "$tmp/py.out" && bad "$(cat "$tmp/py.out")" || ok
+expect_error "only-recalled without facts" "goes with --facts" "$ark" trace "$facts" --prompt "Gaishar Tastei lives in" --subject Gaishar --answer Prague --only-recalled
+
 # neuron: P before is P(clean); zero-ablating changes at most what the neuron writes
 if "$ark" trace "$facts" --prompt "Gaishar Tastei lives in" --answer Prague --neuron 1.5 --scale 0 --positions -1,-2 --json >"$tmp/n.json" 2>"$tmp/err"; then ok; else bad "neuron"; cat "$tmp/err"; fi
 "$py" - "$tmp/n.json" "$tmp/a.json" >"$tmp/py.out" <<'PY' || bad "neuron check"

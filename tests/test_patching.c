@@ -564,6 +564,116 @@ static int kind_index(const char *name)
     return -1;
 }
 
+/* The facts of facts.jsonl as prompts: all of them, and those used in the reference tracing. */
+static void load_facts(const char *dir, const ark_model *m, const ark_tokenizer *tok, ark_trace_prompt *all, int *n_all,
+                       ark_trace_prompt *used, int *n_used)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/facts.jsonl", dir);
+    char *text = read_file(path, NULL), *save = NULL;
+    *n_all = *n_used = 0;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *f = cJSON_Parse(line);
+        const char *prompt = cJSON_GetObjectItem(f, "canonical_prompt")->valuestring;
+        const char *subject = cJSON_GetObjectItem(f, "subject")->valuestring;
+        const char *attr = cJSON_GetObjectItem(f, "attribute")->valuestring;
+        assert_true(*n_all < 1024 && *n_used < 128);
+        if (ark_trace_prompt_encode(tok, m, prompt, subject, attr, &all[*n_all]) != ARK_OK) fail_msg("%s: %s", prompt, ark_errmsg());
+        assert_int_equal(all[*n_all].answer, cJSON_GetObjectItem(f, "attribute_id")->valueint);
+        if (cJSON_IsTrue(cJSON_GetObjectItem(f, "used_in_causal_tracing"))) used[(*n_used)++] = all[*n_all];
+        (*n_all)++;
+        cJSON_Delete(f);
+    }
+    free(text);
+}
+
+/* The used fact whose prompt decodes to `prompt`, checked against the reference's tokens, span and kinds. */
+static const ark_trace_prompt *match_fact(const ark_tokenizer *tok, const ark_trace_prompt *used, int n_used, const cJSON *rf)
+{
+    const char *prompt = cJSON_GetObjectItem(rf, "prompt")->valuestring;
+    const ark_trace_prompt *p = NULL;
+    for (int u = 0; u < n_used && !p; u++) {
+        char *pr;
+        assert_int_equal(ark_tokenizer_decode(tok, used[u].ids, used[u].T, false, &pr), ARK_OK);
+        if (!strcmp(pr, prompt)) p = &used[u];
+        free(pr);
+    }
+    if (!p) fail_msg("fact %s not among the used facts", prompt);
+    cJSON *ids = cJSON_GetObjectItem(rf, "input_ids"), *span = cJSON_GetObjectItem(rf, "subject_span"), *kinds = cJSON_GetObjectItem(rf, "position_kinds");
+    assert_int_equal(cJSON_GetArraySize(ids), p->T);
+    for (int t = 0; t < p->T; t++) assert_int_equal(cJSON_GetArrayItem(ids, t)->valueint, p->ids[t]);
+    assert_int_equal(cJSON_GetArrayItem(span, 0)->valueint, p->subj_begin);
+    assert_int_equal(cJSON_GetArrayItem(span, 1)->valueint, p->subj_end);
+    for (int t = 0; t < p->T; t++)
+        assert_true(ark_trace_pos_is(kind_index(cJSON_GetArrayItem(kinds, t)->valuestring), t, p->T, p->subj_begin, p->subj_end));
+    return p;
+}
+
+/* The AIE table against the reference's (printed), within its sampling error. */
+static void compare_table(const ark_trace_aie *aie, const cJSON *ct)
+{
+    cJSON *table = cJSON_GetObjectItem(ct, "indirect_effect_table"), *kinds = cJSON_GetObjectItem(ct, "position_kinds");
+    assert_int_equal(cJSON_GetArraySize(table), aie->n_rows);
+    double worst = 0, sum = 0;
+    int n = 0;
+    print_message("AIE (ours / reference), rows x kinds:\n");
+    for (int r = 0; r < aie->n_rows; r++) {
+        cJSON *row = cJSON_GetArrayItem(table, r);
+        char line[512];
+        int at = 0;
+        for (int c = 0; c < cJSON_GetArraySize(kinds); c++) {
+            int k = kind_index(cJSON_GetArrayItem(kinds, c)->valuestring);
+            double ours = aie->table[r * ARK_TPOS_N + k], ref = cJSON_GetArrayItem(row, c)->valuedouble;
+            at += snprintf(line + at, sizeof line - at, " %6.3f/%6.3f", ours, ref);
+            worst = fmax(worst, fabs(ours - ref));
+            sum += fabs(ours - ref);
+            n++;
+        }
+        print_message("  row %d:%s\n", r, line);
+    }
+    cJSON *facts_per_kind = cJSON_GetObjectItem(ct, "facts_per_kind");
+    for (int c = 0; c < cJSON_GetArraySize(kinds); c++) {
+        const char *name = cJSON_GetArrayItem(kinds, c)->valuestring;
+        assert_int_equal(aie->facts_per_kind[kind_index(name)], cJSON_GetObjectItem(facts_per_kind, name)->valueint);
+    }
+    double pc = cJSON_GetObjectItem(ct, "mean_p_clean")->valuedouble, po = cJSON_GetObjectItem(ct, "mean_p_corrupted")->valuedouble;
+    print_message("mean |ours - reference| %.4f, worst %.4f; P_clean %.4f (%.4f), P_corrupted %.4f (%.4f)\n", sum / n, worst,
+                  aie->mean_p_clean, pc, aie->mean_p_corrupted, po);
+    /* The reference used 10 noise samples; its cells carry a sampling error of a few hundredths. */
+    assert_true(sum / n < 0.02);
+    assert_true(worst < 0.08); /* subject_last, rows 0-1: see docs/tools/causal.md */
+    assert_true(fabs(aie->mean_p_clean - pc) < 1e-4);
+    assert_true(fabs(aie->mean_p_corrupted - po) < 0.04);
+}
+
+/* The peaks the reference names: overall, at the subject after the embeddings, per kind. */
+static void compare_peaks(const ark_trace_aie *aie, const cJSON *ct)
+{
+    const char *peak_keys[2] = {"peak", "peak_at_subject_after_embeddings"};
+    for (int q = 0; q < 2; q++) {
+        cJSON *pk = cJSON_GetObjectItem(ct, peak_keys[q]);
+        int want_row = cJSON_GetObjectItem(pk, "row")->valueint, want_k = kind_index(cJSON_GetObjectItem(pk, "position_kind")->valuestring);
+        int br = -1, bk = -1;
+        for (int r = q; r < aie->n_rows; r++)
+            for (int k = 0; k < ARK_TPOS_N; k++) {
+                bool subj = k == ARK_TPOS_SUBJECT_FIRST || k == ARK_TPOS_SUBJECT_MIDDLE || k == ARK_TPOS_SUBJECT_LAST;
+                double v = aie->table[r * ARK_TPOS_N + k];
+                if (isnan(v) || (q == 1 && !subj)) continue;
+                if (br < 0 || v > aie->table[br * ARK_TPOS_N + bk]) { br = r; bk = k; }
+            }
+        if (br != want_row || bk != want_k)
+            fail_msg("%s: ours at row %d %s, reference row %d %s", peak_keys[q], br, ark_trace_pos_name(bk), want_row, ark_trace_pos_name(want_k));
+    }
+    const char *row_keys[2] = {"peak_row_for_subject_last", "peak_row_for_last_token"};
+    int row_kinds[2] = {ARK_TPOS_SUBJECT_LAST, ARK_TPOS_LAST_TOKEN};
+    for (int q = 0; q < 2; q++) {
+        int br = 0;
+        for (int r = 1; r < aie->n_rows; r++)
+            if (aie->table[r * ARK_TPOS_N + row_kinds[q]] > aie->table[br * ARK_TPOS_N + row_kinds[q]]) br = r;
+        assert_int_equal(br, cJSON_GetObjectItem(cJSON_GetObjectItem(ct, row_keys[q]), "row")->valueint);
+    }
+}
+
 static void test_facts_llama_aie(void **state)
 {
     (void)state;
@@ -576,121 +686,32 @@ static void test_facts_llama_aie(void **state)
     cJSON *gt = read_json(path), *ct = cJSON_GetObjectItem(gt, "causal_tracing");
     snprintf(path, sizeof path, "%s/causal_tracing_per_fact.json", dir);
     cJSON *per_fact = read_json(path);
-    /* every fact (for sigma) and the ones used in the tracing */
-    snprintf(path, sizeof path, "%s/facts.jsonl", dir);
-    char *text = read_file(path, NULL), *save = NULL;
-    ark_trace_prompt all[1024], used[128];
-    int n_all = 0, n_used = 0;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        cJSON *f = cJSON_Parse(line);
-        const char *prompt = cJSON_GetObjectItem(f, "canonical_prompt")->valuestring;
-        const char *subject = cJSON_GetObjectItem(f, "subject")->valuestring;
-        const char *attr = cJSON_GetObjectItem(f, "attribute")->valuestring;
-        assert_true(n_all < 1024);
-        if (ark_trace_prompt_encode(tok, m, prompt, subject, attr, &all[n_all]) != ARK_OK) fail_msg("%s: %s", prompt, ark_errmsg());
-        assert_int_equal(all[n_all].answer, cJSON_GetObjectItem(f, "attribute_id")->valueint);
-        if (cJSON_IsTrue(cJSON_GetObjectItem(f, "used_in_causal_tracing"))) used[n_used++] = all[n_all];
-        n_all++;
-        cJSON_Delete(f);
-    }
-    free(text);
-    int n_ref = (int)cJSON_GetObjectItem(ct, "n_facts")->valuedouble;
-    assert_int_equal(n_used, n_ref);
+    static ark_trace_prompt all[1024], used[128], ordered[128];
+    static ark_trace_result res[128];
+    int n_all, n_used;
+    load_facts(dir, m, tok, all, &n_all, used, &n_used);
+    assert_int_equal(n_used, (int)cJSON_GetObjectItem(ct, "n_facts")->valuedouble);
     assert_int_equal(cJSON_GetArraySize(per_fact), n_used);
     /* sigma over the distinct subject tokens of every fact */
-    double sigma;
+    double sigma, ref_sigma = cJSON_GetObjectItem(ct, "embedding_sigma")->valuedouble;
     assert_int_equal(ark_trace_subject_sigma(m, all, n_all, &sigma), ARK_OK);
-    double ref_sigma = cJSON_GetObjectItem(ct, "embedding_sigma")->valuedouble;
     print_message("sigma %.6f (reference %.5f)\n", sigma, ref_sigma);
     assert_true(fabs(sigma - ref_sigma) < 1e-5);
     ark_trace_opts o = ark_trace_opts_default();
     o.noise = 3 * sigma;
     o.samples = 40;
     o.seed = 1;
-    ark_trace_result res[128];
-    ark_trace_prompt ordered[128];
-    for (int i = 0; i < n_used; i++) {
-        /* in the reference's order, with its tokens, spans and p_clean */
+    for (int i = 0; i < n_used; i++) { /* in the reference's order, with its tokens, spans and p_clean */
         cJSON *rf = cJSON_GetArrayItem(per_fact, i);
-        const char *prompt = cJSON_GetObjectItem(rf, "prompt")->valuestring;
-        int k = -1;
-        for (int u = 0; u < n_used && k < 0; u++) {
-            char *pr;
-            ark_tokenizer_decode(tok, used[u].ids, used[u].T, false, &pr);
-            if (!strcmp(pr, prompt)) k = u;
-            free(pr);
-        }
-        if (k < 0) fail_msg("fact %s not among the used facts", prompt);
-        ordered[i] = used[k];
-        cJSON *ids = cJSON_GetObjectItem(rf, "input_ids"), *span = cJSON_GetObjectItem(rf, "subject_span");
-        assert_int_equal(cJSON_GetArraySize(ids), used[k].T);
-        for (int t = 0; t < used[k].T; t++) assert_int_equal(cJSON_GetArrayItem(ids, t)->valueint, used[k].ids[t]);
-        assert_int_equal(cJSON_GetArrayItem(span, 0)->valueint, used[k].subj_begin);
-        assert_int_equal(cJSON_GetArrayItem(span, 1)->valueint, used[k].subj_end);
-        cJSON *kinds = cJSON_GetObjectItem(rf, "position_kinds");
-        for (int t = 0; t < used[k].T; t++)
-            assert_true(ark_trace_pos_is(kind_index(cJSON_GetArrayItem(kinds, t)->valuestring), t, used[k].T, used[k].subj_begin, used[k].subj_end));
-        if (ark_trace(m, &used[k], &o, (uint64_t)i, &res[i]) != ARK_OK) fail_msg("%s: %s", prompt, ark_errmsg());
+        ordered[i] = *match_fact(tok, used, n_used, rf);
+        if (ark_trace(m, &ordered[i], &o, (uint64_t)i, &res[i]) != ARK_OK) fail_msg("fact %d: %s", i, ark_errmsg());
         double pc = cJSON_GetObjectItem(rf, "p_clean")->valuedouble;
-        if (fabs(res[i].p_clean - pc) > 1e-4) fail_msg("%s: p_clean %.6f, reference %.5f", prompt, res[i].p_clean, pc);
+        if (fabs(res[i].p_clean - pc) > 1e-4) fail_msg("fact %d: p_clean %.6f, reference %.5f", i, res[i].p_clean, pc);
     }
     ark_trace_aie aie;
     assert_int_equal(ark_trace_aie_compute(ordered, res, n_used, &aie), ARK_OK);
-    cJSON *table = cJSON_GetObjectItem(ct, "indirect_effect_table"), *kinds = cJSON_GetObjectItem(ct, "position_kinds");
-    assert_int_equal(cJSON_GetArraySize(table), aie.n_rows);
-    double worst = 0, sum = 0;
-    int n = 0;
-    print_message("AIE (ours / reference), rows x kinds:\n");
-    for (int r = 0; r < aie.n_rows; r++) {
-        cJSON *row = cJSON_GetArrayItem(table, r);
-        char line[512];
-        int at = 0;
-        for (int c = 0; c < cJSON_GetArraySize(kinds); c++) {
-            int k = kind_index(cJSON_GetArrayItem(kinds, c)->valuestring);
-            double ours = aie.table[r * ARK_TPOS_N + k], ref = cJSON_GetArrayItem(row, c)->valuedouble;
-            at += snprintf(line + at, sizeof line - at, " %6.3f/%6.3f", ours, ref);
-            worst = fmax(worst, fabs(ours - ref));
-            sum += fabs(ours - ref);
-            n++;
-        }
-        print_message("  row %d:%s\n", r, line);
-    }
-    cJSON *facts_per_kind = cJSON_GetObjectItem(ct, "facts_per_kind");
-    for (int c = 0; c < cJSON_GetArraySize(kinds); c++) {
-        const char *name = cJSON_GetArrayItem(kinds, c)->valuestring;
-        assert_int_equal(aie.facts_per_kind[kind_index(name)], cJSON_GetObjectItem(facts_per_kind, name)->valueint);
-    }
-    print_message("mean |ours - reference| %.4f, worst %.4f; P_clean %.4f (%.4f), P_corrupted %.4f (%.4f)\n", sum / n, worst,
-                  aie.mean_p_clean, cJSON_GetObjectItem(ct, "mean_p_clean")->valuedouble, aie.mean_p_corrupted,
-                  cJSON_GetObjectItem(ct, "mean_p_corrupted")->valuedouble);
-    /* The reference used 10 noise samples; its cells carry a sampling error of a few hundredths. */
-    assert_true(sum / n < 0.02);
-    assert_true(worst < 0.08); /* subject_last, rows 0-1: see docs/tools/causal.md */
-    assert_true(fabs(aie.mean_p_clean - cJSON_GetObjectItem(ct, "mean_p_clean")->valuedouble) < 1e-4);
-    assert_true(fabs(aie.mean_p_corrupted - cJSON_GetObjectItem(ct, "mean_p_corrupted")->valuedouble) < 0.04);
-    /* the peaks the reference names: overall, at the subject after the embeddings, per kind */
-    const char *peak_keys[2] = {"peak", "peak_at_subject_after_embeddings"};
-    for (int q = 0; q < 2; q++) {
-        cJSON *pk = cJSON_GetObjectItem(ct, peak_keys[q]);
-        int want_row = cJSON_GetObjectItem(pk, "row")->valueint, want_k = kind_index(cJSON_GetObjectItem(pk, "position_kind")->valuestring);
-        int br = -1, bk = -1;
-        for (int r = q; r < aie.n_rows; r++)
-            for (int k = 0; k < ARK_TPOS_N; k++) {
-                bool subj = k == ARK_TPOS_SUBJECT_FIRST || k == ARK_TPOS_SUBJECT_MIDDLE || k == ARK_TPOS_SUBJECT_LAST;
-                double v = aie.table[r * ARK_TPOS_N + k];
-                if (isnan(v) || (q == 1 && !subj)) continue;
-                if (br < 0 || v > aie.table[br * ARK_TPOS_N + bk]) { br = r; bk = k; }
-            }
-        if (br != want_row || bk != want_k) fail_msg("%s: ours at row %d %s, reference row %d %s", peak_keys[q], br, ark_trace_pos_name(bk), want_row, ark_trace_pos_name(want_k));
-    }
-    const char *row_keys[2] = {"peak_row_for_subject_last", "peak_row_for_last_token"};
-    int row_kinds[2] = {ARK_TPOS_SUBJECT_LAST, ARK_TPOS_LAST_TOKEN};
-    for (int q = 0; q < 2; q++) {
-        int br = 0;
-        for (int r = 1; r < aie.n_rows; r++)
-            if (aie.table[r * ARK_TPOS_N + row_kinds[q]] > aie.table[br * ARK_TPOS_N + row_kinds[q]]) br = r;
-        assert_int_equal(br, cJSON_GetObjectItem(cJSON_GetObjectItem(ct, row_keys[q]), "row")->valueint);
-    }
+    compare_table(&aie, ct);
+    compare_peaks(&aie, ct);
     ark_trace_aie_free(&aie);
     for (int i = 0; i < n_used; i++) ark_trace_result_free(&res[i]);
     for (int i = 0; i < n_all; i++) ark_trace_prompt_free(&all[i]);

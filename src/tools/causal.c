@@ -197,13 +197,32 @@ static cJSON *trace_header(const ark_model *m, const ark_trace_opts *o, double s
     return j;
 }
 
+/* The AIE over every fact, or over those the model recalls (its top
+ * prediction is the answer; ROME traces only such "known" facts). */
+static ark_status aie_over(const ark_trace_prompt *pr, const ark_trace_result *res, int n, bool only_recalled, ark_trace_aie *aie)
+{
+    if (!only_recalled) return ark_trace_aie_compute(pr, res, n, aie);
+    ark_trace_prompt *p = malloc(sizeof *p * n);
+    ark_trace_result *r = malloc(sizeof *r * n);
+    int k = 0;
+    for (int i = 0; p && r && i < n; i++)
+        if (res[i].clean_top == pr[i].answer) { p[k] = pr[i]; r[k++] = res[i]; }
+    ark_status st = !p || !r ? ark_fail(ARK_ERR_NOMEM, "out of memory")
+                  : k ? ark_trace_aie_compute(p, r, k, aie)
+                      : ark_fail(ARK_ERR_ARG, "\"only_recalled\": the model recalls none of the %d facts", n);
+    free(p);
+    free(r);
+    return st;
+}
+
 static ark_status op_trace(const ark_tool_env *env, const cJSON *p, char **result)
 {
     double t0 = now_s(), mult, sigma = 0;
     ark_trace_opts o;
-    bool per_fact;
+    bool per_fact, only_recalled;
     ARK_TRY(parse_trace_opts(p, &o, &mult));
     ARK_TRY(tool_get_bool(p, "per_fact", true, &per_fact));
+    ARK_TRY(tool_get_bool(p, "only_recalled", false, &only_recalled));
     causal_facts fs;
     ARK_TRY(causal_facts_from_params(env, p, true, &fs));
     ark_trace_prompt *pr = malloc(sizeof *pr * fs.n);
@@ -218,7 +237,7 @@ static ark_status op_trace(const ark_tool_env *env, const cJSON *p, char **resul
         if (st != ARK_OK) ark_fail_prefix(st, "%s", fs.f[i].where);
     }
     ark_trace_aie aie = {0};
-    if (st == ARK_OK) st = ark_trace_aie_compute(pr, res, fs.n, &aie);
+    if (st == ARK_OK) st = aie_over(pr, res, fs.n, only_recalled, &aie);
     if (st == ARK_OK) {
         cJSON *j = trace_header(env->model, &o, sigma, mult), *facts = cJSON_CreateArray();
         int recalled = 0;
@@ -229,6 +248,7 @@ static ark_status op_trace(const ark_tool_env *env, const cJSON *p, char **resul
         cJSON_AddNumberToObject(j, "n_facts", fs.n);
         cJSON_AddNumberToObject(j, "n_recalled", recalled);
         cJSON_AddNumberToObject(j, "n_facts_not_recalled", fs.n - recalled);
+        cJSON_AddBoolToObject(j, "only_recalled", only_recalled);
         add_aie(j, env->model, &o, &aie);
         cJSON_AddItemToObject(j, "facts", facts);
         cJSON_AddNumberToObject(j, "seconds", now_s() - t0);
@@ -347,7 +367,7 @@ static ark_status causal_run(void *state, const char *op, const char *params, ch
 
 static const char *const causal_ops[] = {
     "trace: prompt+subject+answer | tokens+subject_span+answer | facts (list) | facts_file (JSONL); samples (10), "
-    "noise (nu or \"3sigma\"), kind (resid|mlp|attn), window (10), seed, per_fact",
+    "noise (nu or \"3sigma\"), kind (resid|mlp|attn), window (10), seed, per_fact, only_recalled",
     "neuron: prompt|tokens, answer, [subject], layer, neuron, scale (0 = zero), positions (all|last|subject|[ints]); or facts",
     NULL};
 
