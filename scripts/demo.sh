@@ -7,7 +7,7 @@
 # that folder is absent, a random GPT-2-shaped model written by `arrakis init`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh build >&2
+bash scripts/setup.sh build >&2
 ark=build/arrakis
 
 model=${1:-}

@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 # and two at once would make their threads spin against each other.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-scripts/setup.sh build
+bash scripts/setup.sh build
 (cd build && ctest --output-on-failure)
 
-scripts/setup.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DARK_SANITIZE=ON -DARK_BUILD_BENCH=OFF
+bash scripts/setup.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DARK_SANITIZE=ON -DARK_BUILD_BENCH=OFF
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 (cd build-asan && ctest --output-on-failure)
