@@ -14,6 +14,9 @@
 # clean (denoising) or corrupted (noising) metric.  Plus the human tables
 # and the error paths.
 set -u
+# Many short runs of a tiny model: one thread keeps them fast when other tests
+# load the machine (OpenMP barriers spin otherwise); the checks do not depend on it.
+export OMP_NUM_THREADS=1
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
 src=${ARK_SRC:?}
