@@ -31,6 +31,10 @@ int cmd_plot(int argc, char **argv);
 int cmd_view(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_sparsity(int argc, char **argv);
+int cmd_sae(int argc, char **argv);
+int cmd_pca(int argc, char **argv);
+int cmd_surgery(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_kg(int argc, char **argv);
 

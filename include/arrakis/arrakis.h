@@ -18,4 +18,9 @@
 #include "arrakis/bench.h"
 #include "arrakis/stats.h"
 
+#include "arrakis/tool_sparsity.h"
+#include "arrakis/tool_superposition.h"
+#include "arrakis/tool_feature_viz.h"
+#include "arrakis/tool_surgery.h"
+
 #endif

@@ -13,5 +13,9 @@ const ark_tool_def *const ark_builtin_tools[] = {
     &ark_tool_kg_extractor,
     &ark_tool_patching,
     &ark_tool_causal,
+    &ark_tool_sparsity,
+    &ark_tool_superposition,
+    &ark_tool_feature_viz,
+    &ark_tool_surgery,
     NULL,
 };

@@ -20,4 +20,9 @@ extern const ark_tool_def ark_tool_kg_extractor;
 extern const ark_tool_def ark_tool_patching;
 extern const ark_tool_def ark_tool_causal;
 
+extern const ark_tool_def ark_tool_sparsity;
+extern const ark_tool_def ark_tool_superposition;
+extern const ark_tool_def ark_tool_feature_viz;
+extern const ark_tool_def ark_tool_surgery;
+
 #endif

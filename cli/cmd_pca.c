@@ -1,0 +1,155 @@
+/* arrakis pca MODEL_DIR --data FILE.jsonl --hook HOOK [--components K] [--reconstruct K] [--vectors] [--json]
+ *
+ * The covariance [d, d] of a hook point's activations over a dataset and its
+ * principal components (the tool "superposition", op "pca";
+ * include/arrakis/tool_superposition.h). */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arrakis/arrakis.h"
+#include "cli.h"
+#include "cli_input.h"
+#include "cli_tool.h"
+
+static void usage(void)
+{
+    printf("usage: arrakis pca MODEL_DIR (--data FILE.jsonl | --text TEXT | --tokens IDS | --tokens-file FILE) --hook HOOK\n"
+           "                   [--components K] [--reconstruct K] [--vectors] [--batch B] [--max-len N] [--max-prompts N]\n"
+           "                   [--json]\n\n"
+           "PCA of the activations at HOOK (one d-vector per token) over a dataset, streamed: the population\n"
+           "covariance C = (1/N) sum (x - mu)(x - mu)^T ([d, d], accumulated in double precision batch by batch)\n"
+           "and its eigendecomposition (LAPACK dsyevd).  Prints the variance along the first K components (default\n"
+           "10), each one's explained variance ratio lambda_i / trace(C), the cumulative ratio, and how many\n"
+           "components explain 50/90/95/99%% of the variance.  --reconstruct K also replaces every activation by its\n"
+           "projection on the first K components: the reconstruction's mean squared error and fraction of variance\n"
+           "explained, and the model's next-token cross-entropy with the hook point reading the reconstruction.\n"
+           "--vectors adds the mean and the K components to --json.\n\n"
+           "examples:\n"
+           "  arrakis pca MODEL_DIR --data prompts.jsonl --hook blocks.1.hook_resid_post --components 5\n"
+           "  arrakis pca MODEL_DIR --tokens-file ids.jsonl --hook blocks.0.mlp.hook_post --reconstruct 16 --json\n");
+}
+
+typedef struct pca_args {
+    const char *dir, *data, *hook;
+    long components, reconstruct, batch, max_len, max_prompts;
+    bool vectors, json;
+    cli_inputs inputs;
+} pca_args;
+
+static int parse_long(const char *opt, const char *v, long lo, long *out)
+{
+    if (!v) return 2;
+    if (!cli_parse_int(v, out) || *out < lo) return cli_error("pca", "%s %s: expected an integer >= %ld", opt, v, lo);
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, pca_args *a)
+{
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        int rc = 0;
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
+        int used = cli_inputs_arg(&a->inputs, argc, argv, &i);
+        if (used < 0) return 2;
+        if (used) continue;
+        if (cli_opt(argc, argv, &i, "--data", &v)) { if (!v) return 2; a->data = v; }
+        else if (cli_opt(argc, argv, &i, "--hook", &v)) { if (!v) return 2; a->hook = v; }
+        else if (cli_opt(argc, argv, &i, "--components", &v)) rc = parse_long("--components", v, 1, &a->components);
+        else if (cli_opt(argc, argv, &i, "--reconstruct", &v)) rc = parse_long("--reconstruct", v, 1, &a->reconstruct);
+        else if (cli_opt(argc, argv, &i, "--batch", &v)) rc = parse_long("--batch", v, 1, &a->batch);
+        else if (cli_opt(argc, argv, &i, "--max-len", &v)) rc = parse_long("--max-len", v, 1, &a->max_len);
+        else if (cli_opt(argc, argv, &i, "--max-prompts", &v)) rc = parse_long("--max-prompts", v, 0, &a->max_prompts);
+        else if (cli_flag(argv, i, "--vectors")) a->vectors = true;
+        else if (cli_flag(argv, i, "--json")) a->json = true;
+        else if (argv[i][0] == '-') return cli_error("pca", "unknown option %s (see arrakis pca --help)", argv[i]);
+        else if (!a->dir) a->dir = argv[i];
+        else return cli_error("pca", "unexpected argument %s", argv[i]);
+        if (rc) return rc;
+    }
+    if (!a->dir) return cli_error("pca", "missing MODEL_DIR (see arrakis pca --help)");
+    if (!a->hook) return cli_error("pca", "--hook: give the hook point, e.g. blocks.0.hook_resid_post");
+    int sources = (a->data != NULL) + (a->inputs.tokens_file != NULL) + (a->inputs.n > 0);
+    if (sources != 1) return cli_error("pca", sources ? "give one of --data, --tokens-file and --text/--tokens"
+                                                      : "no data: give --data FILE.jsonl, --tokens-file FILE, --text or --tokens");
+    return 0;
+}
+
+static int data_params(const pca_args *a, cli_tool_ctx *ctx, cJSON *p)
+{
+    if (a->data || a->inputs.tokens_file) {
+        cJSON_AddStringToObject(p, "data", a->data ? a->data : a->inputs.tokens_file);
+        return 0;
+    }
+    cli_batch batch;
+    cli_vocab vocab = {0};
+    int rc = cli_inputs_batch(&a->inputs, "pca", a->dir, ctx->model, &batch, &vocab);
+    if (!rc) {
+        cJSON *rows = cJSON_AddArrayToObject(p, "tokens");
+        for (int b = 0; b < batch.B; b++) cJSON_AddItemToArray(rows, cJSON_CreateIntArray(batch.tokens + (size_t)b * batch.T, batch.len[b]));
+        cli_batch_free(&batch);
+    }
+    cli_vocab_free(&vocab);
+    return rc;
+}
+
+static double num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static void print_pca(const cJSON *r)
+{
+    const cJSON *var = cJSON_GetObjectItemCaseSensitive(r, "variance"), *ratio = cJSON_GetObjectItemCaseSensitive(r, "explained_variance_ratio");
+    const cJSON *cum = cJSON_GetObjectItemCaseSensitive(r, "cumulative"), *need = cJSON_GetObjectItemCaseSensitive(r, "components_for");
+    printf("%s: d = %.0f, %.0f tokens, total variance %.6g\n\n", cJSON_GetObjectItemCaseSensitive(r, "hook")->valuestring,
+           num(r, "d"), num(r, "n_tokens"), num(r, "total_variance"));
+    printf("%-10s %14s %10s %11s\n", "component", "variance", "ratio", "cumulative");
+    for (int i = 0; i < cJSON_GetArraySize(var); i++)
+        printf("%-10d %14.6g %10.4f %11.4f\n", i, cJSON_GetArrayItem(var, i)->valuedouble,
+               cJSON_GetArrayItem(ratio, i)->valuedouble, cJSON_GetArrayItem(cum, i)->valuedouble);
+    printf("\ncomponents needed for 50%% / 90%% / 95%% / 99%% of the variance: %.0f / %.0f / %.0f / %.0f\n", num(need, "0.5"),
+           num(need, "0.9"), num(need, "0.95"), num(need, "0.99"));
+    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(r, "reconstruction");
+    if (rec)
+        printf("reconstruction from %.0f components: MSE %.6g, FVE %.4f (eigenvalues: %.4f); next-token CE %.5f -> %.5f\n",
+               num(rec, "components"), num(rec, "mse"), num(rec, "fve"), num(rec, "fve_eigen"), num(rec, "ce_clean"),
+               num(rec, "ce_reconstructed"));
+}
+
+int cmd_pca(int argc, char **argv)
+{
+    pca_args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc) { cli_inputs_free(&a.inputs); return rc < 0 ? 0 : rc; }
+    cli_tool_ctx ctx;
+    rc = cli_tool_open("pca", a.dir, &ctx);
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "hook", a.hook);
+    int width;
+    if (!rc && !a.components) /* the default: 10, or the hook's width when smaller */
+        a.components = ark_hook_width(ctx.model, a.hook, &width) == ARK_OK && width < 10 ? width : 10;
+    cJSON_AddNumberToObject(p, "components", (double)a.components);
+    if (a.reconstruct) cJSON_AddNumberToObject(p, "reconstruct", (double)a.reconstruct);
+    if (a.vectors) cJSON_AddTrueToObject(p, "vectors");
+    if (a.batch) cJSON_AddNumberToObject(p, "batch", (double)a.batch);
+    if (a.max_len) cJSON_AddNumberToObject(p, "max_len", (double)a.max_len);
+    if (a.max_prompts) cJSON_AddNumberToObject(p, "max_prompts", (double)a.max_prompts);
+    if (!rc) rc = data_params(&a, &ctx, p);
+    char *params = cJSON_PrintUnformatted(p), *result = NULL;
+    if (!rc) rc = cli_tool_call("pca", &ctx, "superposition", "pca", params, &result);
+    if (!rc && a.json) printf("%s\n", result);
+    else if (!rc) {
+        cJSON *r = cJSON_Parse(result);
+        print_pca(r);
+        cJSON_Delete(r);
+    }
+    free(result);
+    free(params);
+    cJSON_Delete(p);
+    cli_tool_close(&ctx);
+    cli_inputs_free(&a.inputs);
+    return rc;
+}
