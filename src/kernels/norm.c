@@ -6,7 +6,7 @@
 void k_norm(ark_norm_kind kind, const float *x, int n, int d, const float *w, const float *b, double eps,
             float *y, float *scale)
 {
-#pragma omp parallel for schedule(static) if (n > 8)
+#pragma omp parallel for schedule(static) if ((long)n * d > 65536)
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * d;
         float *yi = y + (size_t)i * d;

@@ -41,7 +41,7 @@ void k_rope_apply(float *x, int n, int heads, int d_head, int rotary_dim, const 
                   const float *cos_t, const float *sin_t)
 {
     int half = rotary_dim / 2;
-#pragma omp parallel for schedule(static) if (n > 8)
+#pragma omp parallel for schedule(static) if ((long)n * heads * rotary_dim > 65536)
     for (int i = 0; i < n; i++) {
         const float *cs = cos_t + (size_t)pos[i] * half, *sn = sin_t + (size_t)pos[i] * half;
         for (int h = 0; h < heads; h++) {

@@ -67,18 +67,22 @@ static void attend(run_ctx *r, int layer)
     int BH = r->B * g.H;
     float scale = r->c->attn_scale[layer];
     size_t TT = (size_t)g.T * g.Tk;
+    /* Threads only pay off above a few hundred thousand multiply-adds; below
+     * that, waking them costs more than the work (and much more when the
+     * other core is busy). */
+    bool par = (double)BH * TT * g.dh > 2e5;
     if (hook_wanted(r, HK_SCORES, layer) || hook_wanted(r, HK_PATTERN, layer)) {
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (par)
         for (int bh = 0; bh < BH; bh++) k_attn_scores(r->q, k, bh / g.H, bh % g.H, &g, scale, r->scores + bh * TT);
         run_fire(r, HK_SCORES, layer, r->scores);
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (par)
         for (int bh = 0; bh < BH; bh++) k_softmax_rows(r->scores + bh * TT, g.T, g.Tk, r->pattern + bh * TT);
         run_fire(r, HK_PATTERN, layer, r->pattern);
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (par)
         for (int bh = 0; bh < BH; bh++) k_attn_mix(r->pattern + bh * TT, v, bh / g.H, bh % g.H, &g, r->z);
         return;
     }
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (par)
     for (int bh = 0; bh < BH; bh++) {
         float *buf = r->row_buf + (size_t)omp_get_thread_num() * TT;
         k_attn_scores(r->q, k, bh / g.H, bh % g.H, &g, scale, buf);
