@@ -16,9 +16,10 @@ export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib64/pkgconfig:$t
 check test -f "$tmp/prefix/include/arrakis/arrakis.h"
 check test -x "$tmp/prefix/bin/arrakis"
 # shared (default) and static linking
-check sh -c "cc '$src/examples/predict.c' \$(pkg-config --cflags --libs arrakis) -Wl,-rpath,\$(pkg-config --variable=libdir arrakis) -o '$tmp/predict'"
+cflags=${ARK_CFLAGS:-}   # the sanitizer build's library needs its runtime
+check sh -c "cc $cflags '$src/examples/predict.c' \$(pkg-config --cflags --libs arrakis) -Wl,-rpath,\$(pkg-config --variable=libdir arrakis) -o '$tmp/predict'"
 check sh -c "'$tmp/predict' '$fx/models/gpt2' 12 7 99 | grep -q 'next token:'"
-check sh -c "cc '$src/examples/predict.c' \$(pkg-config --cflags arrakis) \$(pkg-config --libs --static arrakis | sed 's/-larrakis/-l:libarrakis.a/') -o '$tmp/predict_static'"
+check sh -c "cc $cflags '$src/examples/predict.c' \$(pkg-config --cflags arrakis) \$(pkg-config --libs --static arrakis | sed 's/-larrakis/-l:libarrakis.a/') -o '$tmp/predict_static'"
 check sh -c "'$tmp/predict_static' '$fx/models/llama' 1 2 3 | grep -q 'next token:'"
 echo "cli_install: $pass passed, $fail failed"
 [ $fail -eq 0 ]
