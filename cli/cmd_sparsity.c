@@ -155,6 +155,7 @@ static void print_stats(const cJSON *r, long show)
     int shown = 0;
     cJSON_ArrayForEach(x, dead) { if (shown++ < 50) printf("%s%d", shown == 1 ? " (" : ", ", (int)x->valuedouble); }
     printf("%s\n", shown > 50 ? ", ...)" : shown ? ")" : "");
+    printf("constant units (the same activation on every token): %d\n", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "constant")));
     printf("L0 per token: mean %.2f, std %.2f, min %.0f, max %.0f\n", num(l0, "mean"), num(l0, "std"), num(l0, "min"), num(l0, "max"));
     /* the units with the largest kurtosis */
     int *order = malloc(sizeof(int) * w), n = 0;

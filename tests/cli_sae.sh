@@ -154,6 +154,25 @@ PY
     && ok || { bad "$fam: numpy-planted dead neurons"; cat "$tmp/err"; }
 done
 
+# input weights zeroed but biases kept: a constant activation act(bias), listed as constant
+mkdir -p "$tmp/npb"
+cp "$fx/models/gpt2/config.json" "$tmp/npb/"
+$py - "$fx/models/gpt2/model.safetensors" "$tmp/npb/model.safetensors" <<'PY'
+import sys, numpy as np, st_tool
+t = st_tool.read(sys.argv[1]); out = {}
+for k, (dt, a) in t.items():
+    a = a.copy()
+    if k.endswith("h.1.mlp.c_fc.weight"): a[:, [9, 33]] = 0
+    out[k] = (dt, a)
+st_tool.write(sys.argv[2], out)
+PY
+"$ark" sparsity "$tmp/npb" --data "$tmp/data.jsonl" --hook blocks.1.mlp.hook_post --json >"$tmp/s.json" 2>"$tmp/err" \
+  && $py -c "
+import json,sys; d=json.load(open(sys.argv[1]))
+assert d['constant'] == [9, 33] and all(d['min_act'][j] == d['max_act'][j] for j in (9, 33)), d['constant']
+assert all((j in d['dead']) == (d['max_act'][j] <= 0) for j in (9, 33))
+" "$tmp/s.json" && ok || { bad "weights zeroed, bias kept: constant units"; cat "$tmp/err"; }
+
 # --- density / L0 and PCA against numpy on a cache ---------------------------
 rows=$($py -c "
 import random; random.seed(5)

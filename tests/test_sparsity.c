@@ -188,7 +188,9 @@ static void test_dead_neurons(void **state)
         for (int k = 0; k < 4; k++) {
             assert_int_equal(st.dead[k], chosen[k]);
             assert_true(st.max_act[chosen[k]] == 0.0f); /* exactly act(0) = 0 */
+            assert_int_equal(st.constant[k], chosen[k]);
         }
+        assert_int_equal(st.n_constant, 4);
         ark_sparsity_free(&st);
         ark_surgery_restore(s);
         assert_int_equal(ark_sparsity_compute(m, d, "blocks.1.mlp.hook_post", NULL, NULL, &st), ARK_OK);

@@ -28,7 +28,8 @@ extern "C" {
  * A JSON-lines file of prompts, one per non-empty line:
  *   {"text": "..."}    encoded with the tokenizer (with its special tokens,
  *                      e.g. BOS, as tool_batch_from_json does)
- *   {"tokens": [ids]}  or a bare array [ids] (the --tokens-file format)
+ *   {"tokens": [ids]}  (or "input_ids"), or a bare array [ids] (the
+ *                      --tokens-file format)
  * Opening checks every line (JSON, field types; "text" needs a tokenizer)
  * and keeps only each line's offset, length and number: prompts are read
  * and encoded when a pass reaches them (16 bytes per prompt in memory).  Ids are checked
@@ -101,6 +102,9 @@ ark_status ark_dataset_ce(ark_model *m, const ark_dataset *d, const ark_stream_o
  *               fires.
  *   density_j   fraction of tokens on which j fires.
  *   dead        units with density 0 (never fire on the dataset).
+ *   constant    units whose activation is the same on every token (min ==
+ *               max; e.g. zeroed input weights with a nonzero bias give
+ *               act(bias) everywhere); listed apart from dead.
  *   L0(token)   number of units firing on the token; its mean, standard
  *               deviation, min, max and histogram over tokens.
  *   kurtosis_j  excess kurtosis n M4 / M2^2 - 3 of a_j over tokens (central
@@ -145,8 +149,11 @@ typedef struct ark_sparsity {
     double *std;        /* (width) population standard deviation */
     double *kurtosis;   /* (width) excess kurtosis (NaN: constant) */
     float *max_act;     /* (width) */
+    float *min_act;     /* (width) */
     int *dead;          /* indices of dead units, ascending */
     int n_dead;
+    int *constant;      /* indices of constant units, ascending */
+    int n_constant;
     double l0_mean, l0_std;
     int l0_min, l0_max;
     int l0_bins, l0_bin_width; /* bin i counts tokens with L0 in [i*w, (i+1)*w) */

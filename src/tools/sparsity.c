@@ -49,6 +49,8 @@ static cJSON *stats_json(const ark_tool_env *env, const ark_sparsity *s, const c
     cJSON_AddStringToObject(o, "fires", def);
     cJSON_AddNumberToObject(o, "n_dead", s->n_dead);
     cJSON_AddItemToObject(o, "dead", cJSON_CreateIntArray(s->dead, s->n_dead));
+    cJSON_AddNumberToObject(o, "n_constant", s->n_constant);
+    cJSON_AddItemToObject(o, "constant", cJSON_CreateIntArray(s->constant, s->n_constant));
     cJSON *l0 = cJSON_AddObjectToObject(o, "l0");
     cJSON_AddNumberToObject(l0, "mean", s->l0_mean);
     cJSON_AddNumberToObject(l0, "std", s->l0_std);
@@ -62,6 +64,7 @@ static cJSON *stats_json(const ark_tool_env *env, const ark_sparsity *s, const c
     cJSON_AddItemToObject(o, "std", sp_doubles(s->std, s->width));
     cJSON_AddItemToObject(o, "kurtosis", sp_doubles(s->kurtosis, s->width));
     cJSON_AddItemToObject(o, "max_act", sp_floats(s->max_act, s->width));
+    cJSON_AddItemToObject(o, "min_act", sp_floats(s->min_act, s->width));
     cJSON_AddItemToObject(o, "polysemanticity", sp_doubles(s->poly, s->width));
     cJSON_AddNumberToObject(o, "top_k", s->top_k);
     if (examples && s->top_k > 0) {

@@ -53,6 +53,7 @@ static ark_status parse_line(const char *text, size_t len, const ark_tokenizer *
     if (!js) return ark_fail(ARK_ERR_FORMAT, "%s: not valid JSON (expected {\"text\": ...}, {\"tokens\": [...]} or [ids])", where);
     const cJSON *t = cJSON_IsObject(js) ? cJSON_GetObjectItemCaseSensitive(js, "text") : NULL;
     const cJSON *a = cJSON_IsArray(js) ? js : cJSON_GetObjectItemCaseSensitive(js, "tokens");
+    if (!a && cJSON_IsObject(js)) a = cJSON_GetObjectItemCaseSensitive(js, "input_ids"); /* Hugging Face's name */
     ark_status s = ARK_OK;
     if (cJSON_IsArray(a)) {
         int32_t *tmp = NULL;

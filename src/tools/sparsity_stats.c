@@ -14,7 +14,7 @@ struct ark_sparsity_acc {
     int64_t n;
     int64_t *fires;                 /* (width) */
     double *mean, *m2, *m3, *m4;    /* (width) central moment sums */
-    float *max;                     /* (width) */
+    float *max, *min;               /* (width) */
     double l0_sum, l0_sq;
     int l0_min, l0_max, bins, bin_w;
     int64_t *hist;                  /* (bins) */
@@ -84,14 +84,15 @@ ark_status ark_sparsity_acc_new(int width, const ark_sparsity_opts *o, ark_spars
     a->m3 = calloc((size_t)width, sizeof(double));
     a->m4 = calloc((size_t)width, sizeof(double));
     a->max = malloc(sizeof(float) * width);
+    a->min = malloc(sizeof(float) * width);
     a->hist = calloc((size_t)a->bins, sizeof *a->hist);
     a->heap = malloc(sizeof *a->heap * ((size_t)width * o->top_k + 1));
     a->heap_n = calloc((size_t)width, sizeof(int));
-    if (!a->fires || !a->mean || !a->m2 || !a->m3 || !a->m4 || !a->max || !a->hist || !a->heap || !a->heap_n) {
+    if (!a->fires || !a->mean || !a->m2 || !a->m3 || !a->m4 || !a->max || !a->min || !a->hist || !a->heap || !a->heap_n) {
         ark_sparsity_acc_free(a);
         return ark_fail(ARK_ERR_NOMEM, "sparsity: out of memory for %d units", width);
     }
-    for (int j = 0; j < width; j++) a->max[j] = -INFINITY;
+    for (int j = 0; j < width; j++) { a->max[j] = -INFINITY; a->min[j] = INFINITY; }
     *out = a;
     return ARK_OK;
 }
@@ -105,6 +106,7 @@ void ark_sparsity_acc_free(ark_sparsity_acc *a)
     free(a->m3);
     free(a->m4);
     free(a->max);
+    free(a->min);
     free(a->hist);
     free(a->heap);
     free(a->heap_n);
@@ -133,11 +135,12 @@ static void unit_update(ark_sparsity_acc *a, int j, const float *x, const ark_ac
     int n = r->n;
     double s = 0;
     int64_t f = 0;
-    float mx = a->max[j];
+    float mx = a->max[j], mn = a->min[j];
     for (int t = 0; t < n; t++) {
         s += x[t];
         f += fires(a, x[t]);
         mx = x[t] > mx ? x[t] : mx;
+        mn = x[t] < mn ? x[t] : mn;
     }
     double mb = s / n, c2 = 0, c3 = 0, c4 = 0;
     for (int t = 0; t < n; t++) {
@@ -149,6 +152,7 @@ static void unit_update(ark_sparsity_acc *a, int j, const float *x, const ark_ac
     merge_moments(a, j, n, mb, c2, c3, c4);
     a->fires[j] += f;
     a->max[j] = mx;
+    a->min[j] = mn;
     int k = a->o.top_k;
     if (k == 0) return;
     ark_example *h = a->heap + (size_t)j * k;
@@ -235,13 +239,15 @@ ark_status ark_sparsity_acc_result(const ark_sparsity_acc *a, ark_sparsity *s)
     s->std = malloc(sizeof(double) * w);
     s->kurtosis = malloc(sizeof(double) * w);
     s->max_act = malloc(sizeof(float) * w);
+    s->min_act = malloc(sizeof(float) * w);
     s->dead = malloc(sizeof(int) * w);
+    s->constant = malloc(sizeof(int) * w);
     s->l0_hist = malloc(sizeof(int64_t) * a->bins);
     s->top = malloc(sizeof(ark_example) * ((size_t)w * k + 1));
     s->n_top = malloc(sizeof(int) * w);
     s->poly = malloc(sizeof(double) * w);
-    if (!s->density || !s->mean || !s->std || !s->kurtosis || !s->max_act || !s->dead || !s->l0_hist || !s->top ||
-        !s->n_top || !s->poly) {
+    if (!s->density || !s->mean || !s->std || !s->kurtosis || !s->max_act || !s->min_act || !s->dead || !s->constant ||
+        !s->l0_hist || !s->top || !s->n_top || !s->poly) {
         ark_sparsity_free(s);
         return ark_fail(ARK_ERR_NOMEM, "sparsity: out of memory");
     }
@@ -251,7 +257,9 @@ ark_status ark_sparsity_acc_result(const ark_sparsity_acc *a, ark_sparsity *s)
         s->std[j] = sqrt(a->m2[j] / n);
         s->kurtosis[j] = a->m2[j] > 0 ? n * a->m4[j] / (a->m2[j] * a->m2[j]) - 3.0 : NAN;
         s->max_act[j] = a->max[j];
+        s->min_act[j] = a->min[j];
         if (a->fires[j] == 0) s->dead[s->n_dead++] = j;
+        if (a->min[j] == a->max[j]) s->constant[s->n_constant++] = j;
         ark_example *top = s->top + (size_t)j * k;
         s->n_top[j] = a->heap_n[j];
         if (k) {
@@ -280,7 +288,9 @@ void ark_sparsity_free(ark_sparsity *s)
     free(s->std);
     free(s->kurtosis);
     free(s->max_act);
+    free(s->min_act);
     free(s->dead);
+    free(s->constant);
     free(s->l0_hist);
     free(s->top);
     free(s->n_top);
