@@ -15,7 +15,8 @@
  * edit; a plan (run.h) made before an edit that changes the number of layers
  * must not be used after it, nor after the restore (hook indices move) —
  * make a new plan; layer edits are refused while hook functions are kept on
- * the model (ark_model_add_hook).  The tool "surgery" (src/tools/surgery.c)
+ * the model (ark_model_add_hook); end the session (restore or commit)
+ * before freeing the model.  The tool "surgery" (src/tools/surgery.c)
  * and `arrakis surgery` (docs/tools/surgery.md) are built on these. */
 #ifndef ARRAKIS_TOOL_SURGERY_H
 #define ARRAKIS_TOOL_SURGERY_H
