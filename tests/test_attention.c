@@ -288,7 +288,7 @@ static void test_induction_ablation(void **state)
     assert_true(fabs(v - cJSON_GetObjectItem(losses, "boundary_target24")->valuedouble) < 1e-4);
     /* logit metrics: the logits themselves, averaged over rows */
     m2 = (ark_head_metric)ARK_HEAD_METRIC_INIT;
-    m2.kind = ARK_METRIC_LOGIT_DIFF;
+    m2.kind = ARK_HEAD_METRIC_LOGIT_DIFF;
     m2.token = 5;
     m2.other = 7;
     m2.pos = -2;
@@ -858,7 +858,7 @@ static void test_errors(void **state)
     double clean;
     assert_int_equal(ark_ablate_heads(f.m, &in, (ark_ablate_mode)7, &mt, &clean, s), ARK_ERR_ARG);
     assert_non_null(strstr(ark_errmsg(), "mode"));
-    mt.kind = ARK_METRIC_LOGIT;
+    mt.kind = ARK_HEAD_METRIC_LOGIT;
     assert_int_equal(ark_ablate_heads(f.m, &in, ARK_ABLATE_ZERO, &mt, &clean, s), ARK_ERR_ARG);
     assert_non_null(strstr(ark_errmsg(), "token"));
     ark_repeat_spec spec = ARK_REPEAT_SPEC_INIT;

@@ -18,6 +18,18 @@
 #include "arrakis/bench.h"
 #include "arrakis/stats.h"
 
+/* The built-in tools' typed APIs. */
+#include "arrakis/tool_attention.h"
+#include "arrakis/tool_composer.h"
+#include "arrakis/tool_write_read.h"
+#include "arrakis/tool_logit_lens.h"
+#include "arrakis/tool_logit.h"
+#include "arrakis/tool_decomposer.h"
+#include "arrakis/tool_residual.h"
+#include "arrakis/tool_patching.h"
+#include "arrakis/tool_causal.h"
+#include "arrakis/tool_knowledge.h"
+#include "arrakis/tool_kg.h"
 #include "arrakis/tool_sparsity.h"
 #include "arrakis/tool_superposition.h"
 #include "arrakis/tool_feature_viz.h"

@@ -165,10 +165,10 @@ ark_status ark_detect_heads(ark_model *m, const ark_attn_input *in, const ark_he
 /* ---- metrics and head ablation ---- */
 
 typedef enum {
-    ARK_METRIC_LOSS,      /* mean next-token cross-entropy over target positions */
-    ARK_METRIC_LOGIT,     /* logit of `token` at `pos`, mean over rows */
-    ARK_METRIC_LOGIT_DIFF /* logit(token) - logit(other) at `pos`, mean over rows */
-} ark_metric_kind;
+    ARK_HEAD_METRIC_LOSS,      /* mean next-token cross-entropy over target positions */
+    ARK_HEAD_METRIC_LOGIT,     /* logit of `token` at `pos`, mean over rows */
+    ARK_HEAD_METRIC_LOGIT_DIFF /* logit(token) - logit(other) at `pos`, mean over rows */
+} ark_head_metric_kind;
 
 typedef enum {
     ARK_TARGETS_ALL,      /* every target t in [1, n) */
@@ -181,7 +181,7 @@ typedef enum {
  * logits at t - 1, CE = logsumexp(logits[t-1]) - logits[t-1][ids[t]]
  * (natural log), averaged over every (row, target) pair (pooled). */
 typedef struct ark_head_metric {
-    ark_metric_kind kind;
+    ark_head_metric_kind kind;
     ark_targets_kind targets;    /* LOSS */
     const int *positions;        /* LOSS with ARK_TARGETS_LIST */
     int n_positions;
@@ -189,7 +189,7 @@ typedef struct ark_head_metric {
     int32_t token, other;        /* LOGIT: token; LOGIT_DIFF: token - other */
     int pos;                     /* LOGIT, LOGIT_DIFF: position (negative: from the row's end) */
 } ark_head_metric;
-#define ARK_HEAD_METRIC_INIT {ARK_METRIC_LOSS, ARK_TARGETS_ALL, NULL, 0, 0, 0, -1, -1, -1}
+#define ARK_HEAD_METRIC_INIT {ARK_HEAD_METRIC_LOSS, ARK_TARGETS_ALL, NULL, 0, 0, 0, -1, -1, -1}
 
 /* The metric of logits (B, T, vocab) of the batch `in`.  Errors name the
  * position or token at fault (or say that no target remains). */

@@ -123,7 +123,7 @@ static ark_status collect(ark_surgery *s, const ark_prune_spec *sp, parts *ps, i
         for (int j = 0; i > 0 && j < i; j++)
             if (ws[j] == w) return ark_fail(ARK_ERR_ARG, "pruning: %s is listed twice", ark_weight_name(w));
         if (!layer_w) {
-            part p;
+            part p = {0};
             bool skip;
             ARK_TRY(global_part(s, w, &embed_done, &p, &skip));
             if (!skip) { group_of[ps->n] = (*n_groups)++; ARK_TRY(add_part(ps, p)); }
@@ -134,7 +134,7 @@ static ark_status collect(ark_surgery *s, const ark_prune_spec *sp, parts *ps, i
             int l = sp->layers ? sp->layers[k] : k;
             if (l < 0 || l >= c->n_layers)
                 return ark_fail(ARK_ERR_ARG, "pruning: layer %d is out of range (the model has layers 0..%d)", l, c->n_layers - 1);
-            part p;
+            part p = {0};
             ARK_TRY(layer_part(s, w, l, &p));
             group_of[ps->n] = (*n_groups)++;
             ARK_TRY(add_part(ps, p));

@@ -47,7 +47,7 @@ static ark_status check_metric(const ark_model *m, const ark_head_metric *mt)
     int V = ark_model_config(m)->d_vocab;
     if (!mt) return ark_fail(ARK_ERR_ARG, "metric: none given");
     switch (mt->kind) {
-    case ARK_METRIC_LOSS:
+    case ARK_HEAD_METRIC_LOSS:
         if (mt->targets < ARK_TARGETS_ALL || mt->targets > ARK_TARGETS_REPEATED)
             return ark_fail(ARK_ERR_ARG, "targets: unknown kind %d", (int)mt->targets);
         if (mt->targets == ARK_TARGETS_LIST && (!mt->positions || mt->n_positions < 1))
@@ -55,11 +55,11 @@ static ark_status check_metric(const ark_model *m, const ark_head_metric *mt)
         if (mt->period < 0 || mt->prefix < 0)
             return ark_fail(ARK_ERR_ARG, "period %d, prefix %d: expected >= 0", mt->period, mt->prefix);
         return ARK_OK;
-    case ARK_METRIC_LOGIT_DIFF:
+    case ARK_HEAD_METRIC_LOGIT_DIFF:
         if (mt->other < 0 || mt->other >= V)
             return ark_fail(ARK_ERR_ARG, "other: token id %d is out of range (vocab size %d)", mt->other, V);
         /* fall through */
-    case ARK_METRIC_LOGIT:
+    case ARK_HEAD_METRIC_LOGIT:
         if (mt->token < 0 || mt->token >= V)
             return ark_fail(ARK_ERR_ARG, "token: token id %d is out of range (vocab size %d)", mt->token, V);
         return ARK_OK;
@@ -81,7 +81,7 @@ ark_status ark_head_metric_eval(const ark_model *m, const ark_attn_input *in, co
         int n = attn_row_index(in, b, idx);
         attn_row_ids(in, b, idx, n, ids);
         const float *row = logits + (size_t)b * T * V;
-        if (mt->kind == ARK_METRIC_LOSS) {
+        if (mt->kind == ARK_HEAD_METRIC_LOSS) {
             int nt = row_targets(mt, b, ids, n, t);
             if (nt < 0) { s = ARK_ERR_ARG; break; }
             for (int k = 0; k < nt; k++) sum += cross_entropy(row + (size_t)idx[t[k] - 1] * V, V, ids[t[k]]);
@@ -93,7 +93,7 @@ ark_status ark_head_metric_eval(const ark_model *m, const ark_attn_input *in, co
                 break;
             }
             const float *lg = row + (size_t)idx[p] * V;
-            sum += lg[mt->token] - (mt->kind == ARK_METRIC_LOGIT_DIFF ? lg[mt->other] : 0.0);
+            sum += lg[mt->token] - (mt->kind == ARK_HEAD_METRIC_LOGIT_DIFF ? lg[mt->other] : 0.0);
             count++;
         }
     }

@@ -227,16 +227,16 @@ static ark_status metric_json(const ark_tool_env *env, const cJSON *p, const att
     ARK_TRY(tool_get_str(p, "metric", "loss", &kind));
     ARK_TRY(tool_get_str(p, "mode", "zero", &mode));
     ARK_TRY(tool_get_int(p, "pos", -1, &mt->pos));
-    if (!strcmp(kind, "logit")) mt->kind = ARK_METRIC_LOGIT;
-    else if (!strcmp(kind, "logit_diff") || !strcmp(kind, "logit-diff")) mt->kind = ARK_METRIC_LOGIT_DIFF;
+    if (!strcmp(kind, "logit")) mt->kind = ARK_HEAD_METRIC_LOGIT;
+    else if (!strcmp(kind, "logit_diff") || !strcmp(kind, "logit-diff")) mt->kind = ARK_HEAD_METRIC_LOGIT_DIFF;
     else if (strcmp(kind, "loss"))
         return ark_fail(ARK_ERR_ARG, "\"metric\": \"%s\" is not loss, logit or logit_diff", kind);
-    if (mt->kind != ARK_METRIC_LOSS) {
+    if (mt->kind != ARK_HEAD_METRIC_LOSS) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "token"), *o = cJSON_GetObjectItemCaseSensitive(p, "other");
         if (!t) return ark_fail(ARK_ERR_ARG, "\"token\": metric %s needs a token", kind);
         ARK_TRY(tool_token(env, t, "token", &mt->token));
-        if (mt->kind == ARK_METRIC_LOGIT_DIFF && !o) return ark_fail(ARK_ERR_ARG, "\"other\": metric logit_diff needs a second token");
-        if (mt->kind == ARK_METRIC_LOGIT_DIFF) ARK_TRY(tool_token(env, o, "other", &mt->other));
+        if (mt->kind == ARK_HEAD_METRIC_LOGIT_DIFF && !o) return ark_fail(ARK_ERR_ARG, "\"other\": metric logit_diff needs a second token");
+        if (mt->kind == ARK_HEAD_METRIC_LOGIT_DIFF) ARK_TRY(tool_token(env, o, "other", &mt->other));
         return ARK_OK;
     }
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "targets");
@@ -259,15 +259,15 @@ static cJSON *ablation_result(const ark_tool_env *env, const attn_input *in, con
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "mode", mean ? "mean" : "zero");
     cJSON_AddStringToObject(r, "metric", metric_names[mt->kind]);
-    if (mt->kind == ARK_METRIC_LOSS && mt->targets == ARK_TARGETS_LIST)
+    if (mt->kind == ARK_HEAD_METRIC_LOSS && mt->targets == ARK_TARGETS_LIST)
         cJSON_AddItemToObject(r, "targets", cJSON_CreateIntArray(mt->positions, mt->n_positions));
-    else if (mt->kind == ARK_METRIC_LOSS) cJSON_AddStringToObject(r, "targets", target_names[mt->targets]);
-    if (mt->kind != ARK_METRIC_LOSS) {
+    else if (mt->kind == ARK_HEAD_METRIC_LOSS) cJSON_AddStringToObject(r, "targets", target_names[mt->targets]);
+    if (mt->kind != ARK_HEAD_METRIC_LOSS) {
         char *s = tool_token_str(env, mt->token);
         cJSON_AddNumberToObject(r, "token", mt->token);
         cJSON_AddStringToObject(r, "token_str", s);
         free(s);
-        if (mt->kind == ARK_METRIC_LOGIT_DIFF) {
+        if (mt->kind == ARK_HEAD_METRIC_LOGIT_DIFF) {
             s = tool_token_str(env, mt->other);
             cJSON_AddNumberToObject(r, "other", mt->other);
             cJSON_AddStringToObject(r, "other_str", s);
