@@ -20,6 +20,7 @@
 #include "bench/bench_internal.h"
 #include "core/error.h"
 #include "testutil.h"
+#include "bench_testutil.h"
 
 #define FACTS "trained/facts-llama"
 
@@ -27,39 +28,6 @@
 
 static char *scratch(const char *name) { return strdup(scratch_dir(name)); }
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static cJSON *parse_ok(ark_status st, char *json)
-{
-    if (st != ARK_OK) fail_msg("%s", ark_errmsg());
-    cJSON *o = cJSON_Parse(json);
-    assert_non_null(o);
-    free(json);
-    return o;
-}
-
-static cJSON *version_json(ark_exp_store *s, const char *name, const char *version)
-{
-    char *json = NULL;
-    ark_status st = ark_exp_version(s, name, version, &json);
-    return parse_ok(st, json);
-}
-
-static cJSON *versions_json(ark_exp_store *s, const char *name)
-{
-    char *json = NULL;
-    ark_status st = ark_exp_versions(s, name, &json);
-    return parse_ok(st, json);
-}
-
-static double num(const cJSON *o, const char *key) { return cJSON_GetNumberValue(cJSON_GetObjectItem(o, key)); }
-static const char *str(const cJSON *o, const char *key) { return cJSON_GetStringValue(cJSON_GetObjectItem(o, key)); }
 
 /* ---- tools ---- */
 
