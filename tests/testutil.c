@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,4 +62,23 @@ double tol_ratio(const float *a, const float *b, size_t n, double atol, double r
     }
     if (worst) *worst = wi;
     return w;
+}
+
+int fixture_folders(const char *group, char dirs[][512], int cap)
+{
+    char root[4096];
+    snprintf(root, sizeof root, "%s", fixture_path("%s", group));
+    DIR *d = opendir(root);
+    assert_non_null(d);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)) && n < cap) {
+        char cfg[4700];
+        snprintf(cfg, sizeof cfg, "%s/%s/config.json", root, e->d_name);
+        FILE *f = e->d_name[0] != '.' ? fopen(cfg, "r") : NULL;
+        if (f) { fclose(f); snprintf(dirs[n++], 512, "%.250s/%.250s", root, e->d_name); }
+    }
+    closedir(d);
+    assert_true(n > 0);
+    return n;
 }

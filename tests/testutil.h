@@ -18,4 +18,8 @@ char *read_file(const char *path, size_t *len);
  * worst excess ratio (<= 1 means within tolerance) and its index. */
 double tol_ratio(const float *a, const float *b, size_t n, double atol, double rtol, size_t *worst);
 
+/* Every model folder (one with a config.json) under fixtures/<group>, as
+ * paths in dirs[]; fails the test when there is none.  Returns the count. */
+int fixture_folders(const char *group, char dirs[][512], int cap);
+
 #endif
