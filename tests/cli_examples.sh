@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The example programs build against the installed library with pkg-config
+# alone and run: examples/walkthrough.c (config -> random model -> bench
+# with a custom tool -> logged experiment and its versions -> write_read ->
+# attention plot), examples/investigate.c (head detectors, logit lens, DLA,
+# ablation, Welch t-test on a trained model) and examples/spec.yaml.
+set -u
+build=${ARK_BUILD:?}
+src=${ARK_SRC:?}
+fx=${ARK_FIXTURES:?}
+bin=${ARK_BIN:?}
+tmp=${ARK_TMP:-/tmp}/cli_examples.$$
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp"
+pass=0 fail=0
+check() { if "$@" >"$tmp/log" 2>&1; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; cat "$tmp/log"; fi; }
+# grep FILE for each pattern (fixed strings)
+has() { local f=$1; shift; for p in "$@"; do grep -qF -- "$p" "$f" || { echo "missing: $p"; cat "$f"; return 1; }; done; }
+
+check cmake --install "$build" --prefix "$tmp/prefix"
+export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib64/pkgconfig:$tmp/prefix/lib/x86_64-linux-gnu/pkgconfig"
+cflags=${ARK_CFLAGS:-}   # the sanitizer build's library needs its runtime
+for ex in walkthrough investigate; do
+  check sh -c "cc $cflags -Wall -Wextra -Werror '$src/examples/$ex.c' \$(pkg-config --cflags --libs arrakis libcjson) -lm -Wl,-rpath,\$(pkg-config --variable=libdir arrakis) -o '$tmp/$ex'"
+done
+
+# walkthrough: every step, one version with two runs, a PNG
+check sh -c "'$tmp/walkthrough' '$tmp/wt' > '$tmp/wt.out'"
+check has "$tmp/wt.out" "[1] model: gpt2, 2 layers" "ours first: resid_norms" \
+  "versions of norms_and_lens: 1" "version 1 has 2 runs:" "static ark_status norms_and_lens(" \
+  "top writers: L" "top readers: L" "[5] attention plot (layer 0, head 0)" "done"
+check test "$(grep -c '^    run .*  ok  ' "$tmp/wt.out")" -eq 2
+check sh -c "head -c 8 '$tmp/wt/attention_L0H0.png' | od -An -c | grep -q 'P   N   G'"
+check sh -c "'$bin' exp list --dir '$tmp/wt/experiments' | grep -q norms_and_lens"
+
+# investigate: the trained induction model's known heads
+check sh -c "'$tmp/investigate' '$fx/trained/induction-gpt2' > '$tmp/inv.out'"
+check has "$tmp/inv.out" "previous   top head L0H" "induction  top head L1H" "logit lens at position" \
+  "direct logit attribution" "ablation (zero)" "welch t-test" "reject H0"
+
+# the spec: one logged run with its plots
+check sh -c "cd '$src' && '$bin' exp run examples/spec.yaml --dir '$tmp/exp' > '$tmp/spec.out'"
+check has "$tmp/spec.out" "facts_lens_and_attention  version 1" "run 1  ok"
+check sh -c "'$bin' exp show facts_lens_and_attention --dir '$tmp/exp' > '$tmp/show.out'"
+check has "$tmp/show.out" "runs (1):" "top_prob=" "lens.png: ok" "attention.png: ok"
+
+echo "cli_examples: $pass passed, $fail failed"
+[ $fail -eq 0 ]
