@@ -155,17 +155,7 @@ static int input_json(const heads_args *a, cli_tool_ctx *ctx, cJSON *p)
         }
         return 0;
     }
-    cli_batch batch;
-    cli_vocab vocab = {0};
-    int rc = cli_inputs_batch(&a->inputs, "heads", a->dir, ctx->model, &batch, &vocab);
-    if (!rc) {
-        cJSON *rows = cJSON_AddArrayToObject(p, "tokens");
-        for (int b = 0; b < batch.B; b++)
-            cJSON_AddItemToArray(rows, cJSON_CreateIntArray(batch.tokens + (size_t)b * batch.T, batch.len[b]));
-        cli_batch_free(&batch);
-    }
-    cli_vocab_free(&vocab);
-    return rc;
+    return cli_tool_add_inputs("heads", &a->inputs, a->dir, ctx->model, p);
 }
 
 static int add_structure(const heads_args *a, cJSON *p)

@@ -260,15 +260,7 @@ int cmd_sae(int argc, char **argv)
     if (!rc && a.inputs.n > 0) { /* --text/--tokens rows: ids in the parameters */
         cli_tool_ctx ctx;
         rc = cli_tool_open("sae", model_dir, &ctx);
-        cli_batch batch;
-        cli_vocab vocab = {0};
-        if (!rc) rc = cli_inputs_batch(&a.inputs, "sae", model_dir, ctx.model, &batch, &vocab);
-        if (!rc) {
-            cJSON *rows = cJSON_AddArrayToObject(p, "tokens");
-            for (int b = 0; b < batch.B; b++) cJSON_AddItemToArray(rows, cJSON_CreateIntArray(batch.tokens + (size_t)b * batch.T, batch.len[b]));
-            cli_batch_free(&batch);
-        }
-        cli_vocab_free(&vocab);
+        if (!rc) rc = cli_tool_add_inputs("sae", &a.inputs, model_dir, ctx.model, p);
         cli_tool_close(&ctx);
     }
     char *params = cJSON_PrintUnformatted(p), *result = NULL;

@@ -121,16 +121,7 @@ static int data_params(const sp_args *a, cli_tool_ctx *ctx, cJSON *p)
         cJSON_AddStringToObject(p, "data", a->data ? a->data : a->inputs.tokens_file);
         return 0;
     }
-    cli_batch batch;
-    cli_vocab vocab = {0};
-    int rc = cli_inputs_batch(&a->inputs, "sparsity", a->dir, ctx->model, &batch, &vocab);
-    if (!rc) {
-        cJSON *rows = cJSON_AddArrayToObject(p, "tokens");
-        for (int b = 0; b < batch.B; b++) cJSON_AddItemToArray(rows, cJSON_CreateIntArray(batch.tokens + (size_t)b * batch.T, batch.len[b]));
-        cli_batch_free(&batch);
-    }
-    cli_vocab_free(&vocab);
-    return rc;
+    return cli_tool_add_inputs("sparsity", &a->inputs, a->dir, ctx->model, p);
 }
 
 static double num(const cJSON *o, const char *k)

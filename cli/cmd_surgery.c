@@ -163,15 +163,7 @@ int cmd_surgery(int argc, char **argv)
     if (!rc) rc = cli_tool_open("surgery", dir, &ctx);
     if (!rc && out) cJSON_AddStringToObject(p, "out", out);
     if (!rc && compare) {
-        cli_batch batch;
-        cli_vocab vocab = {0};
-        rc = cli_inputs_batch(&inputs, "surgery", dir, ctx.model, &batch, &vocab);
-        if (!rc) {
-            cJSON *rows = cJSON_AddArrayToObject(p, "tokens");
-            for (int b = 0; b < batch.B; b++) cJSON_AddItemToArray(rows, cJSON_CreateIntArray(batch.tokens + (size_t)b * batch.T, batch.len[b]));
-            cli_batch_free(&batch);
-        }
-        cli_vocab_free(&vocab);
+        rc = cli_tool_add_inputs("surgery", &inputs, dir, ctx.model, p);
     }
     char *params = cJSON_PrintUnformatted(p), *result = NULL;
     if (!rc) rc = cli_tool_call("surgery", &ctx, "surgery", "edit", params, &result);

@@ -171,16 +171,7 @@ static void print_result(const cJSON *r, bool prompt)
 static int add_inputs(wr_args *a, cli_tool_ctx *ctx, cJSON *p)
 {
     if (!a->inputs.n && !a->inputs.tokens_file) return 0;
-    cli_batch b = {0};
-    cli_vocab v = {0};
-    int rc = cli_inputs_batch(&a->inputs, "write-read", a->dir, ctx->model, &b, &v);
-    if (!rc) {
-        cJSON *rows = cJSON_AddArrayToObject(p, "tokens");
-        for (int i = 0; i < b.B; i++) cJSON_AddItemToArray(rows, cJSON_CreateIntArray(b.tokens + (size_t)i * b.T, b.len[i]));
-    }
-    cli_batch_free(&b);
-    cli_vocab_free(&v);
-    return rc;
+    return cli_tool_add_inputs("write-read", &a->inputs, a->dir, ctx->model, p);
 }
 
 static int add_flow(const wr_args *a, cJSON *p)
