@@ -10,10 +10,10 @@ writes the same bytes (tests/cli_demo_model.sh checks it).
 The residual stream (d_model = 256) is split into subspaces that every
 weight matrix respects:
 
-    TOK   dims   0..59   the current token, one-hot (token embedding)
-    POS   dims  60..123  the position, one-hot (position embedding)
-    PREV  dims 124..183  the previous token, one-hot (written by L0H1)
-    SCRATCH dims 184..255  written by the heads and MLPs that do nothing
+    TOK   dims   0..55   the current token, one-hot (token embedding)
+    POS   dims  56..119  the position, one-hot (position embedding)
+    PREV  dims 120..175  the previous token, one-hot (written by L0H1)
+    SCRATCH dims 176..255  written by the heads and MLPs that do nothing
                          useful; nothing reads them
 
 Every one-hot part has the same sum, so LayerNorm's mean subtraction moves
@@ -51,7 +51,7 @@ WORDS = """<unk> <bos> . , the a cat dog fox bird fish owl frog bear red blue gr
 old small big quick lazy happy sat ran jumps sees likes eats sleeps sings
 on over under near with and in mat tree house river hill garden moon sun
 star boat road king queen stone rain snow bread milk""".split()
-V = len(WORDS)          # 60
+V = len(WORDS)          # 56
 N_POS = 64
 D = 256
 H = 4
