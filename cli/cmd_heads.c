@@ -22,7 +22,7 @@ static void usage(void)
            "                    [--method mean|tl] [--period P] [--prefix S] [--exclude-bos] [--exclude-current]\n"
            "                    [--error-measure mul|abs] [--threshold X]\n"
            "                    [--ablate zero|mean [--metric loss|logit:TOKEN[@POS]|logit-diff:TOKEN,TOKEN[@POS]]\n"
-           "                     [--targets all|repeated|LIST]] [--json]\n\n"
+           "                     [--targets all|repeated|LIST] [--per-row]] [--json]\n\n"
            "Score every attention head as a previous-token, duplicate-token and induction head (a [layers, heads]\n"
            "table per detector; heads at or above --threshold, default 0.4, are marked *), and with --ablate the\n"
            "effect of ablating each head on a metric.\n\n"
@@ -46,7 +46,9 @@ static void usage(void)
            "logit-diff:TOKEN,TOKEN[@POS] at POS (default -1, the last token), averaged over rows.  TOKEN is an\n"
            "id or a string that is one token (tokens containing ',' or '@' must be given as ids).\n\n"
            "--json prints {\"detectors\": {\"induction\": [[...]], ...}, \"layers\": L, \"heads\": H, \"above_threshold\",\n"
-           "\"definitions\", \"counts\", ..., \"ablation\": {\"clean\", \"effects\": [[...]], ...}}.\n\n"
+           "\"definitions\", \"counts\", ..., \"ablation\": {\"clean\", \"effects\": [[...]], ...}}; with --per-row the\n"
+           "ablation also has \"per_row\": {\"clean\": [row], \"ablated\": [layer][head][row], \"counts\": [row]} (each\n"
+           "row's own metric; the human output is unchanged).\n\n"
            "examples:\n"
            "  arrakis heads ../shared/fixtures/trained/induction-gpt2 --repeat-random 24 --batch 50 --seed 1\n"
            "  arrakis heads MODEL_DIR --tokens-file eval.jsonl --ablate zero --metric loss --targets repeated\n"
@@ -60,7 +62,7 @@ typedef struct heads_args {
     const char *dir, *detect, *custom, *method, *measure, *ablate, *metric, *targets, *id_range;
     long repeat, batch, seed, bos, period, prefix;
     double threshold;
-    bool exclude_bos, exclude_current, json, has_period, has_prefix;
+    bool exclude_bos, exclude_current, json, has_period, has_prefix, per_row;
     cli_inputs inputs;
 } heads_args;
 
@@ -99,6 +101,7 @@ static int parse_opt(int argc, char **argv, int *i, heads_args *a)
     } else if (cli_flag(argv, *i, "--exclude-bos")) { a->exclude_bos = true; return 0; }
     else if (cli_flag(argv, *i, "--exclude-current")) { a->exclude_current = true; return 0; }
     else if (cli_flag(argv, *i, "--json")) { a->json = true; return 0; }
+    else if (cli_flag(argv, *i, "--per-row")) { a->per_row = true; return 0; }
     else if (argv[*i][0] == '-') return cli_error("heads", "unknown option %s (see arrakis heads --help)", argv[*i]);
     else if (!a->dir) { a->dir = argv[*i]; return 0; }
     else return cli_error("heads", "unexpected argument %s", argv[*i]);
@@ -129,7 +132,8 @@ static int parse_args(int argc, char **argv, heads_args *a)
         return cli_error("heads", "--method %s: expected mean or tl", a->method);
     if (a->ablate && strcmp(a->ablate, "zero") && strcmp(a->ablate, "mean"))
         return cli_error("heads", "--ablate %s: expected zero or mean", a->ablate);
-    if (!a->ablate && (a->metric || a->targets)) return cli_error("heads", "%s needs --ablate", a->metric ? "--metric" : "--targets");
+    if (!a->ablate && (a->metric || a->targets || a->per_row))
+        return cli_error("heads", "%s needs --ablate", a->metric ? "--metric" : a->targets ? "--targets" : "--per-row");
     if (a->detect && !strcmp(a->detect, "none") && !a->ablate) return cli_error("heads", "--detect none needs --ablate");
     return 0;
 }
@@ -357,6 +361,7 @@ static int run_heads(const heads_args *a, cli_tool_ctx *ctx)
     if (!rc && a->ablate) {
         ap = cJSON_Duplicate(input, true);
         cJSON_AddStringToObject(ap, "mode", a->ablate);
+        if (a->per_row) cJSON_AddTrueToObject(ap, "per_row");
         if (!(rc = metric_params(a, ap)) && !(rc = add_structure(a, ap))) rc = call_json(ctx, "ablation", ap, &abl);
     }
     const ark_config *c = ark_model_config(ctx->model);

@@ -206,6 +206,23 @@ typedef enum { ARK_ABLATE_ZERO, ARK_ABLATE_MEAN } ark_ablate_mode;
 ark_status ark_ablate_heads(ark_model *m, const ark_attn_input *in, ark_ablate_mode mode,
                             const ark_head_metric *metric, double *clean, float *effects);
 
+/* ark_ablate_heads, also returning each row's own metric from the same
+ * forwards (no extra pass; *clean and effects are exactly ark_ablate_heads').
+ * A row's metric is the metric of that row alone: LOSS = the mean CE over
+ * the row's targets (NaN for a row without one, e.g. "repeated" targets in
+ * a row with no repeat structure); LOGIT / LOGIT_DIFF = the row's value.
+ *   clean_rows    (B) each row's metric in the clean run;
+ *   ablated_rows  (n_layers, n_heads, B) each row's metric with head (l, h)
+ *                 ablated (the metric itself, not the effect);
+ *   counts        (B) how many terms each row's value averages (LOSS: its
+ *                 targets; LOGIT, LOGIT_DIFF: 1), so that the pooled metric
+ *                 is sum_b counts[b] rows[b] / sum_b counts[b].
+ * Each may be NULL.  Mean ablation uses the batch's mean, so a row's value
+ * depends on the other rows there (zero ablation does not). */
+ark_status ark_ablate_heads_rows(ark_model *m, const ark_attn_input *in, ark_ablate_mode mode,
+                                 const ark_head_metric *metric, double *clean, float *effects, double *clean_rows,
+                                 double *ablated_rows, int *counts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -67,8 +67,12 @@ static ark_status check_metric(const ark_model *m, const ark_head_metric *mt)
     return ark_fail(ARK_ERR_ARG, "metric: unknown kind %d", (int)mt->kind);
 }
 
-ark_status ark_head_metric_eval(const ark_model *m, const ark_attn_input *in, const float *logits,
-                                const ark_head_metric *mt, double *value)
+/* The metric of logits (B, T, vocab): the pooled *value and, when rows is
+ * given, each row's own value rows (B) (LOSS: the mean over the row's
+ * targets, NaN without one; LOGIT / LOGIT_DIFF: the row's value) and counts
+ * (B, may be NULL): how many terms each row's value averages. */
+static ark_status metric_eval(const ark_model *m, const ark_attn_input *in, const float *logits,
+                              const ark_head_metric *mt, double *value, double *rows, int *counts)
 {
     ARK_TRY(check_metric(m, mt));
     int V = ark_model_config(m)->d_vocab, T = in->T;
@@ -78,14 +82,18 @@ ark_status ark_head_metric_eval(const ark_model *m, const ark_attn_input *in, co
     long count = 0;
     ark_status s = ARK_OK;
     for (int b = 0; b < in->B && s == ARK_OK; b++) {
-        int n = attn_row_index(in, b, idx);
+        int n = attn_row_index(in, b, idx), nb = 0;
+        double row_sum = 0;
         attn_row_ids(in, b, idx, n, ids);
         const float *row = logits + (size_t)b * T * V;
         if (mt->kind == ARK_HEAD_METRIC_LOSS) {
-            int nt = row_targets(mt, b, ids, n, t);
-            if (nt < 0) { s = ARK_ERR_ARG; break; }
-            for (int k = 0; k < nt; k++) sum += cross_entropy(row + (size_t)idx[t[k] - 1] * V, V, ids[t[k]]);
-            count += nt;
+            nb = row_targets(mt, b, ids, n, t);
+            if (nb < 0) { s = ARK_ERR_ARG; break; }
+            for (int k = 0; k < nb; k++) {
+                double ce = cross_entropy(row + (size_t)idx[t[k] - 1] * V, V, ids[t[k]]);
+                sum += ce;
+                row_sum += ce;
+            }
         } else {
             int p = mt->pos < 0 ? mt->pos + n : mt->pos;
             if (p < 0 || p >= n) {
@@ -93,9 +101,13 @@ ark_status ark_head_metric_eval(const ark_model *m, const ark_attn_input *in, co
                 break;
             }
             const float *lg = row + (size_t)idx[p] * V;
-            sum += lg[mt->token] - (mt->kind == ARK_HEAD_METRIC_LOGIT_DIFF ? lg[mt->other] : 0.0);
-            count++;
+            row_sum = lg[mt->token] - (mt->kind == ARK_HEAD_METRIC_LOGIT_DIFF ? lg[mt->other] : 0.0);
+            sum += row_sum;
+            nb = 1;
         }
+        count += nb;
+        if (rows) rows[b] = nb ? row_sum / nb : NAN;
+        if (counts) counts[b] = nb;
     }
     if (s == ARK_OK && !count)
         s = ark_fail(ARK_ERR_ARG, "targets: no target position in any row (\"repeated\" needs rows with a repeated block)");
@@ -104,6 +116,12 @@ ark_status ark_head_metric_eval(const ark_model *m, const ark_attn_input *in, co
     free(t);
     free(ids);
     return s;
+}
+
+ark_status ark_head_metric_eval(const ark_model *m, const ark_attn_input *in, const float *logits,
+                                const ark_head_metric *mt, double *value)
+{
+    return metric_eval(m, in, logits, mt, value, NULL, NULL);
 }
 
 /* Per-head mean of hook_z over the batch's real (row, position) pairs:
@@ -126,7 +144,7 @@ static void z_mean(const ark_tensor *z, const ark_attn_input *in, float *out)
 
 /* The metric with head h of layer l ablated, from the clean residual. */
 static ark_status ablated_metric(ark_model *m, const ark_attn_input *in, const ark_cache *clean, int l, int h,
-                                 const float *mean, const ark_head_metric *mt, double *value)
+                                 const float *mean, const ark_head_metric *mt, double *value, double *rows)
 {
     const ark_config *c = ark_model_config(m);
     char z[64], resid[64];
@@ -149,14 +167,15 @@ static ark_status ablated_metric(ark_model *m, const ark_attn_input *in, const a
     o.resid = l > 0 ? ark_cache_get(clean, resid)->data : NULL;
     ark_cache *run = NULL;
     if (s == ARK_OK) s = ark_run_ex(m, in->tokens, in->B, in->T, &o, plan, &run);
-    if (s == ARK_OK) s = ark_head_metric_eval(m, in, ark_cache_logits(run)->data, mt, value);
+    if (s == ARK_OK) s = metric_eval(m, in, ark_cache_logits(run)->data, mt, value, rows, NULL);
     ark_cache_free(run);
     ark_plan_free(plan);
     return s;
 }
 
-ark_status ark_ablate_heads(ark_model *m, const ark_attn_input *in, ark_ablate_mode mode,
-                            const ark_head_metric *metric, double *clean, float *effects)
+ark_status ark_ablate_heads_rows(ark_model *m, const ark_attn_input *in, ark_ablate_mode mode,
+                                 const ark_head_metric *metric, double *clean, float *effects, double *clean_rows,
+                                 double *ablated_rows, int *counts)
 {
     const ark_config *c = ark_model_config(m);
     ARK_TRY(attn_check_input(m, in));
@@ -169,7 +188,7 @@ ark_status ark_ablate_heads(ark_model *m, const ark_attn_input *in, ark_ablate_m
     if (s == ARK_OK && mode == ARK_ABLATE_MEAN) s = ark_plan_keep(plan, "blocks.*.attn.hook_z");
     ark_cache *cc = NULL;
     if (s == ARK_OK) s = ark_run(m, in->tokens, in->B, in->T, in->mask, plan, &cc);
-    if (s == ARK_OK) s = ark_head_metric_eval(m, in, ark_cache_logits(cc)->data, metric, clean);
+    if (s == ARK_OK) s = metric_eval(m, in, ark_cache_logits(cc)->data, metric, clean, clean_rows, counts);
     float *mean = mode == ARK_ABLATE_MEAN ? malloc(sizeof(float) * H * c->d_head) : NULL;
     for (int l = 0; l < L && s == ARK_OK; l++) {
         if (mean) {
@@ -179,7 +198,8 @@ ark_status ark_ablate_heads(ark_model *m, const ark_attn_input *in, ark_ablate_m
         }
         for (int h = 0; h < H && s == ARK_OK; h++) {
             double v = 0;
-            s = ablated_metric(m, in, cc, l, h, mean, metric, &v);
+            double *rows = ablated_rows ? ablated_rows + ((size_t)l * H + h) * in->B : NULL;
+            s = ablated_metric(m, in, cc, l, h, mean, metric, &v, rows);
             effects[(size_t)l * H + h] = (float)(v - *clean);
         }
     }
@@ -187,4 +207,10 @@ ark_status ark_ablate_heads(ark_model *m, const ark_attn_input *in, ark_ablate_m
     ark_cache_free(cc);
     ark_plan_free(plan);
     return s;
+}
+
+ark_status ark_ablate_heads(ark_model *m, const ark_attn_input *in, ark_ablate_mode mode,
+                            const ark_head_metric *metric, double *clean, float *effects)
+{
+    return ark_ablate_heads_rows(m, in, mode, metric, clean, effects, NULL, NULL, NULL);
 }

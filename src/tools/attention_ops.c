@@ -250,8 +250,38 @@ static ark_status metric_json(const ark_tool_env *env, const cJSON *p, const att
     return attn_structure_json(p, in, &mt->prefix, &mt->period);
 }
 
+/* Each row's metric, clean and ablated (ark_ablate_heads_rows). */
+typedef struct ablation_rows {
+    double *clean;   /* (B) */
+    double *ablated; /* (L, H, B) */
+    int *counts;     /* (B) */
+} ablation_rows;
+
+/* A list of numbers (NaN: null). */
+static cJSON *numbers_json(const double *x, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, isfinite(x[i]) ? cJSON_CreateNumber(x[i]) : cJSON_CreateNull());
+    return a;
+}
+
+/* "per_row": {"clean": [B], "ablated": [L][H][B], "counts": [B]}. */
+static cJSON *per_row_json(const ablation_rows *rows, int L, int H, int B)
+{
+    cJSON *o = cJSON_CreateObject(), *abl;
+    cJSON_AddItemToObject(o, "clean", numbers_json(rows->clean, B));
+    abl = cJSON_AddArrayToObject(o, "ablated");
+    for (int l = 0; l < L; l++) {
+        cJSON *layer = cJSON_CreateArray();
+        for (int h = 0; h < H; h++) cJSON_AddItemToArray(layer, numbers_json(rows->ablated + ((size_t)l * H + h) * B, B));
+        cJSON_AddItemToArray(abl, layer);
+    }
+    cJSON_AddItemToObject(o, "counts", cJSON_CreateIntArray(rows->counts, B));
+    return o;
+}
+
 static cJSON *ablation_result(const ark_tool_env *env, const attn_input *in, const ark_head_metric *mt, bool mean,
-                              double clean, const float *effects)
+                              double clean, const float *effects, const ablation_rows *rows)
 {
     static const char *const metric_names[] = {"loss", "logit", "logit_diff"};
     static const char *const target_names[] = {"all", "list", "repeated"};
@@ -281,6 +311,7 @@ static cJSON *ablation_result(const ark_tool_env *env, const attn_input *in, con
     cJSON_AddNumberToObject(r, "clean", clean);
     cJSON_AddItemToObject(r, "effects", tool_matrix(effects, c->n_layers, c->n_heads));
     cJSON_AddNumberToObject(r, "forwards", 1 + c->n_layers * c->n_heads);
+    if (rows->clean) cJSON_AddItemToObject(r, "per_row", per_row_json(rows, c->n_layers, c->n_heads, in->batch.B));
     if (in->repeat) cJSON_AddItemToObject(r, "tokens", attn_rows_json(env, in));
     return r;
 }
@@ -289,18 +320,31 @@ ark_status attn_op_ablation(const ark_tool_env *env, const cJSON *p, char **resu
 {
     const ark_config *c = ark_model_config(env->model);
     const char *mode;
+    bool per_row;
     ARK_TRY(tool_get_str(p, "mode", "zero", &mode));
+    ARK_TRY(tool_get_bool(p, "per_row", false, &per_row));
     if (strcmp(mode, "zero") && strcmp(mode, "mean")) return ark_fail(ARK_ERR_ARG, "\"mode\": \"%s\" is not zero or mean", mode);
     attn_input in;
     ARK_TRY(attn_input_json(env, p, &in));
     ark_head_metric mt;
-    int *positions = NULL;
+    int *positions = NULL, B = in.in.B;
     double clean = 0;
     float *effects = malloc(sizeof(float) * c->n_layers * c->n_heads);
+    ablation_rows rows = {0};
+    if (per_row) {
+        rows.clean = malloc(sizeof(double) * B);
+        rows.ablated = malloc(sizeof(double) * B * c->n_layers * c->n_heads);
+        rows.counts = malloc(sizeof(int) * B);
+    }
     bool mean = !strcmp(mode, "mean");
     ark_status s = metric_json(env, p, &in, &mt, &positions);
-    if (s == ARK_OK) s = ark_ablate_heads(env->model, &in.in, mean ? ARK_ABLATE_MEAN : ARK_ABLATE_ZERO, &mt, &clean, effects);
-    if (s == ARK_OK) s = tool_result(ablation_result(env, &in, &mt, mean, clean, effects), result);
+    if (s == ARK_OK)
+        s = ark_ablate_heads_rows(env->model, &in.in, mean ? ARK_ABLATE_MEAN : ARK_ABLATE_ZERO, &mt, &clean, effects,
+                                  rows.clean, rows.ablated, rows.counts);
+    if (s == ARK_OK) s = tool_result(ablation_result(env, &in, &mt, mean, clean, effects, &rows), result);
+    free(rows.clean);
+    free(rows.ablated);
+    free(rows.counts);
     free(effects);
     free(positions);
     attn_input_free(&in);
