@@ -1,10 +1,11 @@
-/* arrakis exp run|list|show|diff|export: versioned experiments (include/arrakis/bench.h).
+/* arrakis exp run|list|show|diff|export|report: versioned experiments (include/arrakis/bench.h).
  *
  *   arrakis exp run SPEC.yaml [--set PATH=VALUE]... [--multirun PATH=A,B,...]... [--dir DIR] [--json]
  *   arrakis exp list [NAME] [--dir DIR] [--json]
  *   arrakis exp show NAME [VERSION] [--dir DIR] [--json]
  *   arrakis exp diff NAME V1 V2 [--dir DIR] [--json]
  *   arrakis exp export NAME [--dir DIR] [--out FILE]
+ *   arrakis exp report NAME [VERSION] [--run ID] [--dir DIR] --out OUTDIR [--json]
  *
  * The human output of list/show/diff is in cli_exp_print.c; --json prints
  * the library's JSON texts unchanged (docs/bench.md). */
@@ -25,7 +26,8 @@ static void usage(void)
            "       arrakis exp list [NAME] [--dir DIR] [--json]\n"
            "       arrakis exp show NAME [VERSION] [--dir DIR] [--json]\n"
            "       arrakis exp diff NAME V1 V2 [--dir DIR] [--json]\n"
-           "       arrakis exp export NAME [--dir DIR] [--out FILE]\n\n"
+           "       arrakis exp export NAME [--dir DIR] [--out FILE]\n"
+           "       arrakis exp report NAME [VERSION] [--run ID] [--dir DIR] --out OUTDIR [--json]\n\n"
            "Versioned experiments in a save directory (--dir, default ./experiments, an SQLite store that\n"
            "many processes may log into at once).  A version is the SHA-256 of the experiment's source (a\n"
            "spec's text); parameters (overrides, sweeps) belong to each run: rerunning an unchanged spec adds\n"
@@ -40,19 +42,25 @@ static void usage(void)
            "          metrics and artefacts.  VERSION: an ordinal (1, 2, ...), latest, or a hash prefix.\n"
            "  diff    the unified diff of two versions' sources and the values that differ between their\n"
            "          latest runs' results and metrics.\n"
-           "  export  every version, run, result and artefact reference of NAME as JSON.\n\n"
+           "  export  every version, run, result and artefact reference of NAME as JSON.\n"
+           "  report  write OUTDIR/index.html, a page to open in a browser about one run (default: the latest\n"
+           "          run of VERSION, default the latest version; --run ID picks one): provenance, parameters,\n"
+           "          metrics, hypothesis tests, plots, tool results (as JSON files beside it) and source.\n"
+           "          OUTDIR must be new, empty, or an earlier report (only its files are replaced).  Prints\n"
+           "          the page's path (--json: {\"index\": PATH, \"files\": [...]}).\n\n"
            "examples:\n"
            "  arrakis exp run lens.yaml --set tools.0.params.top_k=5\n"
            "  arrakis exp run lens.yaml --multirun tools.0.params.top_k=1,3,5 inputs.text='[\"Alice lives in\"]'\n"
            "  arrakis exp list lens_on_facts --json\n"
            "  arrakis exp show lens_on_facts 2\n"
            "  arrakis exp diff lens_on_facts 1 2\n"
-           "  arrakis exp export lens_on_facts --out lens.json\n");
+           "  arrakis exp export lens_on_facts --out lens.json\n"
+           "  arrakis exp report lens_on_facts --out lens-report   # then open lens-report/index.html\n");
 }
 
 /* Options shared by the subcommands; positionals in pos[]. */
 typedef struct exp_args {
-    const char *dir, *out;
+    const char *dir, *out, *run;
     bool json;
     const char *pos[4];
     int n_pos;
@@ -60,7 +68,7 @@ typedef struct exp_args {
     int n_sets, n_multis;
 } exp_args;
 
-static int parse_args(int argc, char **argv, bool is_run, exp_args *a)
+static int parse_args(int argc, char **argv, bool is_run, bool is_report, exp_args *a)
 {
     memset(a, 0, sizeof *a);
     a->dir = "experiments";
@@ -72,6 +80,7 @@ static int parse_args(int argc, char **argv, bool is_run, exp_args *a)
         if (cli_flag(argv, i, "--json")) a->json = true;
         else if (cli_opt(argc, argv, &i, "--dir", &v)) { if (!v) return 2; a->dir = v; }
         else if (cli_opt(argc, argv, &i, "--out", &v)) { if (!v) return 2; a->out = v; }
+        else if (is_report && cli_opt(argc, argv, &i, "--run", &v)) { if (!v) return 2; a->run = v; }
         else if (is_run && cli_opt(argc, argv, &i, "--set", &v)) { if (!v) return 2; a->sets[a->n_sets++] = v; }
         else if (is_run && cli_opt(argc, argv, &i, "--multirun", &v)) {
             if (!v) return 2;
@@ -239,6 +248,41 @@ static int exp_export(exp_args *a)
     return rc;
 }
 
+static int exp_report(exp_args *a)
+{
+    const char *use = "usage: arrakis exp report NAME [VERSION] [--run ID] [--dir DIR] --out OUTDIR [--json]";
+    if (a->n_pos < 2 || a->n_pos > 3) return cli_error("exp report", "%s", use);
+    if (!a->out) return cli_error("exp report", "--out OUTDIR: missing (the folder to write index.html into)");
+    long long run = 0;
+    if (a->run) {
+        char *end;
+        errno = 0;
+        run = strtoll(a->run, &end, 10);
+        if (errno || *end || end == a->run || run <= 0)
+            return cli_error("exp report", "--run %s: expected a run id (a positive integer; see arrakis exp show NAME)", a->run);
+    }
+    char *db = malloc(strlen(a->dir) + 32);
+    sprintf(db, "%s/experiments.db", a->dir);
+    bool exists = access(db, F_OK) == 0;
+    free(db);
+    if (!exists) return cli_error("exp report", "%s: no experiment store here (run an experiment first, or pass --dir)", a->dir);
+    char *index = NULL, *files = NULL;
+    ark_status st = ark_exp_report(a->dir, a->pos[1], a->n_pos == 3 ? a->pos[2] : NULL, run, a->out, &index, &files);
+    if (st != ARK_OK) {
+        bool which = st == ARK_ERR_MISSING && !strstr(ark_errmsg(), "artefact");
+        cli_lib_error("exp report", NULL);
+        if (which)
+            fprintf(stderr, "  (see the experiments with: arrakis exp list --dir %s; a version's runs with: arrakis exp show"
+                            " NAME [VERSION] --dir %s)\n", a->dir, a->dir);
+        return 1;
+    }
+    if (a->json) printf("%s\n", files);
+    else printf("%s\n", index);
+    free(index);
+    free(files);
+    return 0;
+}
+
 int cmd_exp(int argc, char **argv)
 {
     if (argc < 2 || cli_flag(argv, 1, "--help") || cli_flag(argv, 1, "-h") || cli_flag(argv, 1, "help")) {
@@ -249,11 +293,12 @@ int cmd_exp(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(exp_args *);
-    } subs[] = {{"run", exp_run}, {"list", exp_list}, {"show", exp_show}, {"diff", exp_diff}, {"export", exp_export}};
+    } subs[] = {{"run", exp_run}, {"list", exp_list}, {"show", exp_show}, {"diff", exp_diff}, {"export", exp_export},
+                {"report", exp_report}};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
         if (strcmp(sub, subs[i].name)) continue;
         exp_args a;
-        int rc = parse_args(argc, argv, i == 0, &a);
+        int rc = parse_args(argc, argv, i == 0, !strcmp(sub, "report"), &a);
         if (rc == 0) {
             /* pos[0] is the subcommand itself. */
             rc = subs[i].fn(&a);
@@ -264,5 +309,5 @@ int cmd_exp(int argc, char **argv)
         ark_plot_release(); /* font caches a spec's plots left behind */
         return rc;
     }
-    return cli_error("exp", "unknown subcommand \"%s\" (run, list, show, diff, export; see arrakis exp --help)", sub);
+    return cli_error("exp", "unknown subcommand \"%s\" (run, list, show, diff, export, report; see arrakis exp --help)", sub);
 }

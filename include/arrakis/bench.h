@@ -261,6 +261,37 @@ ark_status ark_exp_run_json(ark_exp_store *s, int64_t run_id, char **json);
 ark_status ark_exp_diff(ark_exp_store *s, const char *name, const char *v1, const char *v2, char **json);
 ark_status ark_exp_export(ark_exp_store *s, const char *name, char **json);
 
+/* ---- reports ---------------------------------------------------------- */
+
+/* Write an HTML report of one logged run into the folder `out_dir`:
+ * OUT/index.html (self-contained: inline CSS, no network resources) with the
+ * run's provenance, parameters, metrics, hypothesis tests ("hypothesis_test"
+ * and "hypothesis_tests" attachments), plots (image artefacts, captioned by
+ * their plot specs), other artefacts, tool results and source; beside it
+ * the artefacts (copied under their names), results/NN_TOOL.json per tool
+ * of a spec run (results/result.json otherwise), results/attachment_KEY.json
+ * per attachment, run.json (the run as ark_exp_run_json gives it) and the
+ * marker OUT/.arrakis-report listing the files written.
+ *
+ * store_dir  the save directory (NULL: "experiments"); it must hold a store
+ *            (nothing is created there).
+ * version    an ordinal, "latest" or a hash prefix as for ark_exp_version;
+ *            NULL: the run's version when run_id is given, else the latest.
+ * run_id     a run of that version (0: the version's latest run).
+ * out_dir    created with its parents.  A folder that exists, is not empty
+ *            and holds no marker is refused (ARK_ERR_ARG) and left as it
+ *            is; one holding an earlier report has that report's files
+ *            replaced (other files are kept).
+ * index_path receives "OUT/index.html" (malloc'd; NULL: not wanted).
+ * files_json receives {"index": "OUT/index.html", "files": ["OUT/...", ...]}
+ *            (malloc'd; NULL: not wanted).
+ * Errors name the experiment, version or run that is not in the store
+ * (ARK_ERR_MISSING), an artefact whose file is missing from the store
+ * (ARK_ERR_MISSING, before anything is written), or the file that could
+ * not be written (ARK_ERR_IO). */
+ark_status ark_exp_report(const char *store_dir, const char *name, const char *version, int64_t run_id,
+                          const char *out_dir, char **index_path, char **files_json);
+
 /* ---- experiment specs (YAML) ----------------------------------------- */
 
 typedef struct ark_spec ark_spec;
