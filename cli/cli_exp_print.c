@@ -87,6 +87,43 @@ static void print_indented(const char *text, const char *indent)
     }
 }
 
+/* A number of a test's JSON ("-" when null or absent; +-inf for open interval ends). */
+static void print_num(const char *label, const cJSON *o, const char *key, double missing)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (label) printf("%s", label);
+    if (cJSON_IsNumber(v)) printf("%.4g", v->valuedouble);
+    else if (missing != 0) printf("%sinf", missing < 0 ? "-" : "");
+    else printf("-");
+}
+
+/* The spec's hypothesis tests (attachment "hypothesis_tests"), two lines each. */
+static void print_tests(const cJSON *tests)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tests) {
+        printf("    test       %s: %s%s  ", str(t, "name"), str(t, "test"), cJSON_IsTrue(cJSON_GetObjectItem(t, "paired")) &&
+               !strstr(str(t, "test"), "paired") ? " (paired)" : "");
+        print_num("mean_a ", t, "mean_a", 0);
+        print_num("  mean_b ", t, "mean_b", 0);
+        print_num("  diff ", t, "mean_diff", 0);
+        const cJSON *ci = cJSON_GetObjectItemCaseSensitive(t, "ci");
+        if (cJSON_IsObject(ci)) {
+            printf("  %g%% CI [", 100 * num(ci, "level"));
+            print_num(NULL, ci, "low", -1);
+            print_num(", ", ci, "high", 1);
+            printf("]");
+        }
+        printf("\n               %s = ", str(t, "statistic_name"));
+        print_num(NULL, t, "statistic", 0);
+        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(t, "df"))) print_num(", df ", t, "df", 0);
+        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(t, "p_value"))) print_num("  p = ", t, "p_value", 0);
+        printf("  (%s, alpha %g)  %s\n", str(t, "alternative"), num(t, "alpha"), str(t, "decision"));
+        if (*str(t, "hypothesis")) printf("               hypothesis: %s\n", str(t, "hypothesis"));
+        printf("               a = %s, b = %s\n", str(t, "a"), str(t, "b"));
+    }
+}
+
 static void print_run(const cJSON *r)
 {
     printf("  run %.0f  %s  %s UTC  %.3f s", num(r, "id"), str(r, "status"), when(str(r, "started")), num(r, "duration_s"));
@@ -124,6 +161,7 @@ static void print_run(const cJSON *r)
         printf("\n");
         const cJSON *plots = cJSON_GetObjectItemCaseSensitive(att, "plots");
         cJSON_ArrayForEach(it, plots) printf("    plot       %s -> %s: %s\n", str(it, "type"), str(it, "out"), str(it, "status"));
+        print_tests(cJSON_GetObjectItemCaseSensitive(att, "hypothesis_tests"));
     }
     const char *err = str(r, "error");
     if (*err) printf("    error      %s\n", err);

@@ -1,6 +1,6 @@
 /* The bench's private parts: the store (store.c, store_read.c), hashes and
  * diffs (version.c), source capture (source.c), runs (experiment.c),
- * specs (spec.c, yaml.c) and the bench object (bench.c). */
+ * specs (spec.c, spec_tests.c, yaml.c) and the bench object (bench.c). */
 #ifndef ARK_BENCH_INTERNAL_H
 #define ARK_BENCH_INTERNAL_H
 
@@ -119,6 +119,18 @@ struct ark_bench {
 
 /* uname: "nodename" and "sysname release machine". */
 void bench_host(char *host, size_t host_len, char *system, size_t system_len);
+
+/* ---- spec.c, spec_tests.c ---- */
+
+/* The value at a dotted path ("tools.0.result.k": keys, list indices), or NULL. */
+const cJSON *spec_get_path(const cJSON *doc, const char *path);
+/* "a mapping", "a list", "text", "a number", "a boolean" or "null". */
+const char *spec_kind_name(const cJSON *v);
+/* The shape of a spec's `tests:` section; errors name tests[i] and the field. */
+ark_status spec_tests_validate(const char *where, const cJSON *doc);
+/* Run the spec's tests on the run's result: attach "hypothesis_tests" and
+ * log "NAME.p_value" per test; errors name tests[i] and the field. */
+ark_status spec_tests_run(ark_exp_run *run, const cJSON *doc, const cJSON *result);
 
 /* ---- yaml.c ---- */
 

@@ -81,7 +81,7 @@ static bool index_of(const char *seg, int *idx)
     return true;
 }
 
-static const char *kind_name(const cJSON *v)
+const char *spec_kind_name(const cJSON *v)
 {
     if (cJSON_IsObject(v)) return "a mapping";
     if (cJSON_IsArray(v)) return "a list";
@@ -127,7 +127,7 @@ static ark_status set_path(const char *where, cJSON *doc, const char *path, cJSO
             st = ark_fail(ARK_ERR_ARG, "%s: override %s: \"%s\" is not an index of a list of %d", where, path, seg,
                           cJSON_GetArraySize(cur));
         } else {
-            st = ark_fail(ARK_ERR_ARG, "%s: override %s: cannot go into \"%s\" of %s", where, path, seg, kind_name(cur));
+            st = ark_fail(ARK_ERR_ARG, "%s: override %s: cannot go into \"%s\" of %s", where, path, seg, spec_kind_name(cur));
         }
         cur = child;
         seg = next;
@@ -137,8 +137,7 @@ static ark_status set_path(const char *where, cJSON *doc, const char *path, cJSO
     return st;
 }
 
-/* The value at a dotted path, or NULL. */
-static const cJSON *get_path(const cJSON *doc, const char *path)
+const cJSON *spec_get_path(const cJSON *doc, const char *path)
 {
     char *copy = strdup(path), *save = NULL;
     const cJSON *cur = doc;
@@ -272,7 +271,7 @@ static char *model_path(const ark_spec *s, const cJSON *doc)
     return ark_path_join(s->dir, m);
 }
 
-/* Check the spec's shape; errors name the field. */
+/* Check the spec's shape (tests: spec_tests.c); errors name the field. */
 static ark_status validate(const char *where, const cJSON *doc)
 {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "name");
@@ -306,7 +305,7 @@ static ark_status validate(const char *where, const cJSON *doc)
         return ark_fail(ARK_ERR_FORMAT, "%s: metrics: expected a mapping NAME: RESULT_PATH", where);
     cJSON_ArrayForEach(t, metrics)
         if (!cJSON_IsString(t)) return ark_fail(ARK_ERR_FORMAT, "%s: metrics.%s: expected a result path (text)", where, t->string);
-    return ARK_OK;
+    return spec_tests_validate(where, doc);
 }
 
 /* Run the spec's tools into result {"tools": [...]}. */
@@ -356,10 +355,10 @@ static ark_status pick_metrics(ark_exp_run *run, const cJSON *doc, const cJSON *
 {
     const cJSON *m;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(doc, "metrics")) {
-        const cJSON *v = get_path(result, m->valuestring);
+        const cJSON *v = spec_get_path(result, m->valuestring);
         if (!cJSON_IsNumber(v))
             return ark_fail(ARK_ERR_MISSING, "metrics.%s: the result has no number at \"%s\" (%s)", m->string,
-                            m->valuestring, v ? kind_name(v) : "absent");
+                            m->valuestring, v ? spec_kind_name(v) : "absent");
         ARK_TRY(ark_exp_log_metric(run, m->string, v->valuedouble));
     }
     return ARK_OK;
@@ -463,6 +462,7 @@ static ark_status run_one(runner *r, cJSON *doc, cJSON *overrides, cJSON *report
     ark_status rst = r->model ? ARK_OK : ark_fail(ARK_ERR_IO, "model: %s", r->model_error);
     if (rst == ARK_OK) rst = run_tools(r, doc, result);
     if (rst == ARK_OK) rst = pick_metrics(run, doc, result);
+    if (rst == ARK_OK) rst = spec_tests_run(run, doc, result);
     if (rst == ARK_OK) rst = do_profile(r, run, doc);
     char *err = rst != ARK_OK ? strdup(ark_errmsg()) : NULL;
     if (rst == ARK_OK) do_plots(r, run, doc, result);
