@@ -142,8 +142,8 @@ pycheck "page with tests" "$page_check" "$tmp/rep" show.json 1
 pycheck "tests table" '
 import sys, re
 raw = open(sys.argv[1]).read()
-for s in ["lens &lt;top&gt;", "a: tools.0.result.x", ">0.1235<", ">0.02346<", "t = 2.5", "df 5.9<", "&lt; 1e-4",
-          "[0.001, 0.046]", "reject H0", "results/attachment_hypothesis_tests.json"]:
+for s in ["lens &lt;top&gt;", "a: <code>tools.0.result.x</code>", ">0.1235<", ">0.02346<", "t = 2.5", "df 5.9<", "&lt; 1e-4",
+          "[0.001,&nbsp;0.046]", "reject H0", "results/attachment_hypothesis_tests.json"]:
     assert s in raw, s' "$tmp/rep/index.html"
 
 # --- latest run, --json, rerun keeps the user's file --------------------------------

@@ -116,7 +116,7 @@ static void test_report_c_run(void **state)
     expect_in(html, "reject H0");
     /* the second test, from "hypothesis_tests" */
     expect_in(html, "second &lt;test&gt;");
-    expect_in(html, "a: tools.0.x");
+    expect_in(html, "a: <code>tools.0.x</code>");
     expect_in(html, ">0.031<");
     /* files: the SVG shown, the text linked, the odd name kept inside */
     expect_in(html, "<img src=\"curve.svg\"");

@@ -44,6 +44,7 @@ static const char *CSS =
     "figcaption{color:var(--muted);font-size:.9rem}\n"
     ".small{color:var(--muted);font-size:.85rem}\n"
     ".reject{font-weight:600}\n"
+    "tr.test td{border-bottom:none;padding-bottom:.1rem}td.dec{white-space:nowrap}\n"
     "details{margin:.4rem 0}details summary{cursor:pointer;color:var(--accent)}\n"
     "footer{margin-top:2.5rem;color:var(--muted);font-size:.85rem;border-top:1px solid var(--line);padding-top:.6rem}\n"
     "@media print{body{font-size:10.5pt}main{max-width:none;padding:0}nav{display:none}"
@@ -430,28 +431,32 @@ static void put_file_link(FILE *f, const char *file)
     fputs("</a></p>\n", f);
 }
 
-/* One row of a hypothesis test (and a row with its statement). */
-static void write_test_row(FILE *f, const cJSON *t, int k)
+/* The CI's bounds; a one-sided interval's open end (null) as ±∞. */
+static void put_ci(FILE *f, const cJSON *t)
 {
     char b1[40], b2[40];
+    const cJSON *ci = get(t, "ci");
+    if (!cJSON_IsObject(ci)) { fputs("\xe2\x80\x94", f); return; }
+    const char *alt = str(t, "alternative");
+    const char *lo = fmt_num(b1, get(ci, "low"), 4), *hi = fmt_num(b2, get(ci, "high"), 4);
+    if (!cJSON_IsNumber(get(ci, "low")) && !strcmp(alt, "less")) lo = "\xe2\x88\x92\xe2\x88\x9e";
+    if (!cJSON_IsNumber(get(ci, "high")) && !strcmp(alt, "greater")) hi = "\xe2\x88\x9e";
+    fprintf(f, "[%s,&nbsp;%s]<br><span class=\"small\">", lo, hi);
+    hf(f, "%s%% %s", fmt_d(b1, 100 * cJSON_GetNumberValue(get(ci, "level")), 3), str(ci, "method"));
+    fputs("</span>", f);
+}
+
+/* A test's numbers: test, n, means, Δ, CI, statistic, p, decision. */
+static void write_test_numbers(FILE *f, const cJSON *t, int k)
+{
+    char b1[40];
     const char *name = *str(t, "name") ? str(t, "name") : *str(t, "hypothesis") ? str(t, "hypothesis") : str(t, "metric");
-    fputs("<tr><td>", f);
+    fputs("<tr class=\"test\"><td><strong>", f);
     if (*name) H(name);
     else fprintf(f, "test %d", k + 1);
-    if (*str(t, "hypothesis") && strcmp(name, str(t, "hypothesis"))) { fputs("<br><span class=\"small\">", f); H(str(t, "hypothesis")); fputs("</span>", f); }
-    if (*str(t, "metric") && strcmp(name, str(t, "metric"))) { fputs("<br><span class=\"small\">metric ", f); H(str(t, "metric")); fputs("</span>", f); }
-    static const char *side[] = {"a", "b"};
-    for (int i = 0; i < 2; i++) {
-        const cJSON *v = get(t, side[i]);
-        if (!v) continue;
-        fprintf(f, "<br><span class=\"small\">%s: ", side[i]);
-        if (cJSON_IsString(v)) H(v->valuestring);
-        else put_json_cut(f, v, 80);
-        fputs("</span>", f);
-    }
-    fputs("</td><td>", f);
+    fputs("</strong></td><td>", f);
     H(str(t, "test"));
-    if (cJSON_IsTrue(get(t, "paired"))) fputs(", paired", f);
+    if (cJSON_IsTrue(get(t, "paired")) && !strstr(str(t, "test"), "paired")) fputs(", paired", f);
     if (*str(t, "alternative")) { fputs("<br><span class=\"small\">", f); H(str(t, "alternative")); fputs("</span>", f); }
     double n = cJSON_GetNumberValue(get(t, "n")), na = cJSON_GetNumberValue(get(t, "n_a")), nb = cJSON_GetNumberValue(get(t, "n_b"));
     if (!isnan(n)) fprintf(f, "</td><td class=\"num\">%.0f", n);
@@ -461,13 +466,7 @@ static void write_test_row(FILE *f, const cJSON *t, int k)
     fprintf(f, "</td><td class=\"num\">%s", fmt_num(b1, get(t, "mean_a"), 4));
     fprintf(f, "</td><td class=\"num\">%s", fmt_num(b1, get(t, "mean_b"), 4));
     fprintf(f, "</td><td class=\"num\">%s</td><td class=\"num\">", fmt_num(b1, get(t, "mean_diff"), 4));
-    const cJSON *ci = get(t, "ci");
-    if (cJSON_IsObject(ci)) {
-        fprintf(f, "[%s, %s]", fmt_num(b1, get(ci, "low"), 4), fmt_num(b2, get(ci, "high"), 4));
-        fprintf(f, "<br><span class=\"small\">%s%% ", fmt_d(b1, 100 * cJSON_GetNumberValue(get(ci, "level")), 3));
-        H(str(ci, "method"));
-        fputs("</span>", f);
-    } else fputs("\xe2\x80\x94", f);
+    put_ci(f, t);
     fputs("</td><td class=\"num\">", f);
     if (cJSON_IsNumber(get(t, "statistic"))) {
         H(*str(t, "statistic_name") ? str(t, "statistic_name") : "statistic");
@@ -476,16 +475,38 @@ static void write_test_row(FILE *f, const cJSON *t, int k)
     } else fputs("\xe2\x80\x94", f);
     fputs("</td><td class=\"num\">", f);
     H(fmt_p(b1, get(t, "p_value")));
-    fprintf(f, "</td><td%s>", cJSON_IsTrue(get(t, "reject")) ? " class=\"reject\"" : "");
+    fprintf(f, "</td><td class=\"dec%s\">", cJSON_IsTrue(get(t, "reject")) ? " reject" : "");
     H(str(t, "decision"));
     if (cJSON_IsNumber(get(t, "alpha"))) fprintf(f, "<br><span class=\"small\">at \xce\xb1 = %s</span>", fmt_num(b1, get(t, "alpha"), 3));
     fputs("</td></tr>\n", f);
-    if (*str(t, "statement") || *str(t, "note")) {
-        fputs("<tr><td colspan=\"10\" class=\"small\">", f);
-        H(str(t, "statement"));
-        if (*str(t, "note")) { fputs(" Note: ", f); H(str(t, "note")); }
-        fputs("</td></tr>\n", f);
+}
+
+/* A test's words under its numbers: hypothesis, metric, the a/b paths,
+ * the statement and any note. */
+static void write_test_words(FILE *f, const cJSON *t)
+{
+    fputs("<tr><td colspan=\"10\" class=\"small\">", f);
+    const char *sep = "";
+    if (*str(t, "hypothesis") && strcmp(str(t, "hypothesis"), str(t, "name"))) {
+        fputs("<em>", f);
+        H(str(t, "hypothesis"));
+        fputs("</em>", f);
+        sep = " \xc2\xb7 ";
     }
+    if (*str(t, "metric")) { fputs(sep, f); hf(f, "metric %s", str(t, "metric")); sep = " \xc2\xb7 "; }
+    static const char *side[] = {"a", "b"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *v = get(t, side[i]);
+        if (!v) continue;
+        fprintf(f, "%s%s: <code>", sep, side[i]);
+        if (cJSON_IsString(v)) H(v->valuestring);
+        else put_json_cut(f, v, 80);
+        fputs("</code>", f);
+        sep = " \xc2\xb7 ";
+    }
+    if (*str(t, "statement")) { fputs(*sep ? "<br>" : "", f); H(str(t, "statement")); }
+    if (*str(t, "note")) { fputs(" Note: ", f); H(str(t, "note")); }
+    fputs("</td></tr>\n", f);
 }
 
 static void write_tests(FILE *f, const report_plan *p)
@@ -496,7 +517,10 @@ static void write_tests(FILE *f, const report_plan *p)
           "<tr><th>hypothesis</th><th>test</th><th>n</th><th>mean a</th><th>mean b</th><th>\xce\x94</th><th>CI</th>"
           "<th>statistic</th><th>p</th><th>decision</th></tr>\n", f);
     int k = 0;
-    cJSON_ArrayForEach(t, p->tests) write_test_row(f, t, k++);
+    cJSON_ArrayForEach(t, p->tests) {
+        write_test_numbers(f, t, k++);
+        write_test_words(f, t);
+    }
     fputs("</table></div>\n", f);
     cJSON_ArrayForEach(it, p->att_files)
         if (!strcmp(it->string, "hypothesis_test") || !strcmp(it->string, "hypothesis_tests")) put_file_link(f, it->valuestring);
