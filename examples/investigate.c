@@ -1,21 +1,27 @@
-/* A short investigation of a trained model, from C: which heads are
- * previous-token and induction heads on repeated random tokens, what the
- * logit lens and direct logit attribution say about a repeated token, what
- * ablating each head costs, and whether the top head's effect holds up
- * over rows (Welch's t-test, stats.h).
+/* The demo's investigation from C (scripts/demo.sh runs the same one as the
+ * spec examples/investigation.yaml, with the same settings): which heads of
+ * models/induction-words are previous-token and induction heads, what the
+ * logit lens and direct logit attribution say about the sentence's last
+ * token, what ablating each head costs, which heads carry the answer when
+ * it is patched, and whether the top head's effect holds up over rows
+ * (a paired t-test, stats.h).
  *
  *   cc investigate.c $(pkg-config --cflags --libs arrakis libcjson) -o investigate
- *   ./investigate [MODEL_DIR]      (default ../shared/fixtures/trained/induction-gpt2)
+ *   ./investigate [MODEL_DIR]        (default models/induction-words; run from the clone's root)
  *
- * Every tool is used through its generic entry point (JSON in, JSON out). */
+ * Every tool is used through its generic entry point (JSON in, JSON out);
+ * the settings are those of the spec.  Another model folder needs a
+ * tokenizer that knows the sentence's words. */
 #include <arrakis/arrakis.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#define LEN 12  /* random tokens, repeated once */
-#define ROWS 8
+/* The spec's settings: 24 rows of <bos> + 12 random words (ids 2..55), repeated. */
+#define ROWS "{\"length\": 12, \"batch\": 24, \"seed\": 1, \"bos\": 1, \"low\": 2, \"high\": 56}"
+#define SENTENCE "the red fox jumps over the lazy dog . the red fox jumps over the lazy"
+#define CORRUPTED "the red fox jumps over the lazy cat . the red fox jumps over the lazy"
 
 /* Run tool `key` op `op` on params; the parsed result, or NULL (message printed). */
 static cJSON *tool(const ark_tool_env *env, const char *key, const char *op, const char *params)
@@ -33,125 +39,150 @@ static cJSON *tool(const ark_tool_env *env, const char *key, const char *op, con
 }
 
 static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
-static double at2(const cJSON *m, int i, int k) { return cJSON_GetArrayItem(cJSON_GetArrayItem(m, i), k)->valuedouble; }
+static const cJSON *at(const cJSON *a, int i) { return cJSON_GetArrayItem(a, i); }
+static double at2(const cJSON *m, int i, int k) { return at(at(m, i), k)->valuedouble; }
 
 /* The (layer, head) with the largest value of an [L][H] matrix. */
 static double argmax2(const cJSON *m, int *bl, int *bh)
 {
     double best = -INFINITY;
     for (int l = 0; l < cJSON_GetArraySize(m); l++)
-        for (int h = 0; h < cJSON_GetArraySize(cJSON_GetArrayItem(m, l)); h++)
+        for (int h = 0; h < cJSON_GetArraySize(at(m, l)); h++)
             if (at2(m, l, h) > best) best = at2(m, l, h), *bl = l, *bh = h;
     return best;
 }
 
+static void print_table(const cJSON *m, const char *fmt)
+{
+    printf("      ");
+    for (int h = 0; h < cJSON_GetArraySize(at(m, 0)); h++) printf("  %6s%d", "H", h);
+    printf("\n");
+    for (int l = 0; l < cJSON_GetArraySize(m); l++) {
+        printf("  L%d  ", l);
+        for (int h = 0; h < cJSON_GetArraySize(at(m, l)); h++) printf(fmt, at2(m, l, h));
+        printf("\n");
+    }
+}
+
+/* 1. Head detectors on random repeated rows; returns the induction detector's top head. */
+static int detectors(const ark_tool_env *env, int *ind_l, int *ind_h)
+{
+    cJSON *det = tool(env, "attention", "detect", "{\"repeat_random\": " ROWS "}");
+    if (!det) return -1;
+    const char *names[] = {"previous", "duplicate", "induction"};
+    printf("1. head detectors (24 rows of 12 random words, repeated):\n");
+    for (int i = 0; i < 3; i++) {
+        int bl = 0, bh = 0;
+        double best = argmax2(get(get(det, "detectors"), names[i]), &bl, &bh);
+        if (i == 2) *ind_l = bl, *ind_h = bh;
+        printf("   %-10s top head L%dH%d  score %.3f\n", names[i], bl, bh, best);
+    }
+    cJSON_Delete(det);
+    return 0;
+}
+
+/* 2. The logit lens at the sentence's last position, with "dog" as the target. */
+static int lens(const ark_tool_env *env)
+{
+    cJSON *r = tool(env, "logit_lens", "lens", "{\"text\": \"" SENTENCE "\", \"target\": \"dog\", \"pos\": -1, \"top_k\": 1}");
+    if (!r) return -1;
+    printf("\n2. logit lens at the last position (\"... the lazy\"):\n");
+    const cJSON *pt;
+    cJSON_ArrayForEach(pt, get(at(get(at(get(r, "rows"), 0), "positions"), 0), "points"))
+    {
+        const cJSON *top = at(get(pt, "top"), 0), *tg = get(pt, "target");
+        printf("   %-12s top %-6s p %.3f   p(dog) %.4f\n", get(pt, "point")->valuestring,
+               get(top, "token")->valuestring, get(top, "prob")->valuedouble, get(tg, "prob")->valuedouble);
+    }
+    cJSON_Delete(r);
+    return 0;
+}
+
+/* 3. Direct logit attribution of logit(dog) - logit(lazy), by head. */
+static int attribution(const ark_tool_env *env)
+{
+    cJSON *r = tool(env, "logit", "attribute",
+                    "{\"text\": \"" SENTENCE "\", \"target\": \"dog\", \"against\": \"lazy\", \"by\": \"head\", \"top\": 3}");
+    if (!r) return -1;
+    const cJSON *r0 = at(get(r, "rows"), 0), *pt;
+    printf("\n3. direct logit attribution of logit(dog) - logit(lazy), top parts:\n");
+    cJSON_ArrayForEach(pt, get(r0, "parts"))
+        printf("   %-10s %+.3f\n", get(pt, "label")->valuestring, get(pt, "attribution")->valuedouble);
+    cJSON_Delete(r);
+    return 0;
+}
+
+/* 5 and 6. Zero-ablate each head: the loss on the repeated half, per row;
+ * then a paired t-test of the induction head's per-row losses against the
+ * clean ones (the spec's test "induction_head"). */
+static int ablation(const ark_tool_env *env, int ind_l, int ind_h)
+{
+    cJSON *r = tool(env, "attention", "ablation",
+                    "{\"repeat_random\": " ROWS ", \"mode\": \"zero\", \"metric\": \"loss\", "
+                    "\"targets\": \"repeated\", \"per_row\": true}");
+    if (!r) return -1;
+    const cJSON *eff = get(r, "effects"), *rows = get(r, "per_row");
+    printf("\n5. zero ablation: loss on the repeated half, clean %.4f; change per head:\n",
+           get(r, "clean")->valuedouble);
+    print_table(eff, " %+7.3f");
+    int tl = 0, th = 0;
+    argmax2(eff, &tl, &th);
+    printf("   largest: L%dH%d (the induction detector's top head: L%dH%d)\n", tl, th, ind_l, ind_h);
+
+    const cJSON *clean = get(rows, "clean"), *abl = at(at(get(rows, "ablated"), ind_l), ind_h);
+    int n = cJSON_GetArraySize(clean);
+    double *a = malloc(sizeof(double) * (size_t)n), *b = malloc(sizeof(double) * (size_t)n);
+    for (int i = 0; i < n; i++) a[i] = at(abl, i)->valuedouble, b[i] = at(clean, i)->valuedouble;
+    ark_stats_result t;
+    ark_stats_opts opts = {0};
+    opts.alternative = ARK_ALT_GREATER;
+    ark_status st = ark_stats_paired_t(a, b, n, &opts, &t);
+    free(a);
+    free(b);
+    cJSON_Delete(r);
+    if (st != ARK_OK) {
+        fprintf(stderr, "investigate: paired t-test: %s\n", ark_errmsg());
+        return -1;
+    }
+    printf("\n6. paired t-test over %d rows, H1: ablating the induction head L%dH%d raises the loss:\n", n, ind_l,
+           ind_h);
+    printf("   mean %.3f vs %.3f, diff %+.3f, t %.2f, df %.0f, p %.2g, d_z %.2f\n", t.mean_a, t.mean_b,
+           t.mean_diff, t.statistic, t.df, t.p_value, t.effect_size);
+    printf("   %s\n", t.statement);
+    return 0;
+}
+
+/* 4. Activation patching of each head's output from the sentence into the
+ * one ending in "cat": which heads restore logit(dog) - logit(cat)? */
+static int patching(const ark_tool_env *env)
+{
+    cJSON *r = tool(env, "patching", "sweep",
+                    "{\"clean\": \"" SENTENCE "\", \"corrupted\": \"" CORRUPTED "\", "
+                    "\"metric\": \"logit-diff:dog,cat\", \"what\": \"heads\"}");
+    if (!r) return -1;
+    printf("\n4. activation patching of head outputs, clean -> corrupted (1 = restores \"dog\"):\n");
+    print_table(get(r, "normalised"), " %7.3f");
+    cJSON_Delete(r);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *dir = argc > 1 ? argv[1] : "../shared/fixtures/trained/induction-gpt2";
-    ark_model *m;
-    if (ark_model_open(dir, &m) != ARK_OK) {
+    const char *dir = argc > 1 ? argv[1] : "models/induction-words";
+    ark_model *m = NULL;
+    ark_tokenizer *tok = NULL;
+    if (ark_model_open(dir, &m) != ARK_OK || ark_tokenizer_open(dir, &tok) != ARK_OK) {
         fprintf(stderr, "investigate: %s\n", ark_errmsg());
+        ark_model_free(m);
         return 1;
     }
     const ark_config *cfg = ark_model_config(m);
-    ark_tool_env env = {m, NULL};
-    int rc = 1, L = cfg->n_layers, H = cfg->n_heads;
-    cJSON *det = NULL, *lens = NULL, *dla = NULL, *abl = NULL;
-    printf("model: %s (%s, %d layers x %d heads)\n", dir, cfg->family, L, H);
-
-    /* 1. Head detectors on repeated random tokens. */
-    char params[4096];
-    snprintf(params, sizeof params,
-             "{\"repeat_random\": {\"length\": %d, \"batch\": %d, \"seed\": 1}, "
-             "\"detectors\": [\"previous\", \"duplicate\", \"induction\"]}", LEN, ROWS);
-    if (!(det = tool(&env, "attention", "detect", params))) goto done;
-    const char *names[] = {"previous", "duplicate", "induction"};
+    printf("model: %s (%s, %d layers x %d heads)\n\n", dir, cfg->family, cfg->n_layers, cfg->n_heads);
+    ark_tool_env env = {m, tok};
     int ind_l = 0, ind_h = 0;
-    printf("\nhead detectors (%d rows of %d random tokens repeated):\n", ROWS, LEN);
-    for (int i = 0; i < 3; i++) {
-        const cJSON *sc = get(get(det, "detectors"), names[i]);
-        int bl = 0, bh = 0;
-        double best = argmax2(sc, &bl, &bh);
-        if (i == 2) ind_l = bl, ind_h = bh;
-        printf("  %-10s top head L%dH%d  score %.3f\n", names[i], bl, bh, best);
-    }
-    const cJSON *tokens = get(det, "tokens");
-
-    /* The first row's tokens; position p = 2*LEN-2 predicts the repeat of
-     * token 2*LEN-1. */
-    char *row0 = cJSON_PrintUnformatted(cJSON_GetArrayItem(tokens, 0));
-    int pos = 2 * LEN - 2, target = cJSON_GetArrayItem(cJSON_GetArrayItem(tokens, 0), pos + 1)->valueint;
-
-    /* 2. Logit lens at that position. */
-    snprintf(params, sizeof params, "{\"tokens\": [%s], \"pos\": %d, \"top_k\": 1, \"target\": %d}", row0, pos, target);
-    if (!(lens = tool(&env, "logit_lens", "lens", params))) goto done0;
-    printf("\nlogit lens at position %d (the next token is %d):\n", pos, target);
-    const cJSON *pt;
-    cJSON_ArrayForEach(pt, get(cJSON_GetArrayItem(get(cJSON_GetArrayItem(get(lens, "rows"), 0), "positions"), 0), "points"))
-    {
-        const cJSON *top = cJSON_GetArrayItem(get(pt, "top"), 0);
-        printf("  %-12s top %3d  p %.3f\n", get(pt, "point")->valuestring, get(top, "id")->valueint,
-               get(top, "prob")->valuedouble);
-    }
-
-    /* 3. Direct logit attribution of that token by head. */
-    snprintf(params, sizeof params, "{\"tokens\": [%s], \"pos\": %d, \"target\": %d, \"by\": \"head\", \"top\": 3}",
-             row0, pos, target);
-    if (!(dla = tool(&env, "logit", "attribute", params))) goto done0;
-    const cJSON *r0 = cJSON_GetArrayItem(get(dla, "rows"), 0);
-    printf("\ndirect logit attribution to %d (logit %.3f), top parts:\n", target, get(r0, "logit")->valuedouble);
-    cJSON_ArrayForEach(pt, get(r0, "parts"))
-        printf("  %-10s %+.3f\n", get(pt, "label")->valuestring, get(pt, "attribution")->valuedouble);
-
-    /* 4. Zero-ablating each head: the loss on the repeated half. */
-    snprintf(params, sizeof params,
-             "{\"repeat_random\": {\"length\": %d, \"batch\": %d, \"seed\": 1}, \"metric\": \"loss\", "
-             "\"targets\": \"repeated\"}", LEN, ROWS);
-    if (!(abl = tool(&env, "attention", "ablation", params))) goto done0;
-    const cJSON *eff = get(abl, "effects");
-    printf("\nablation (zero): loss on the repeated half, clean %.3f; change per head:\n      ",
-           get(abl, "clean")->valuedouble);
-    for (int h = 0; h < H; h++) printf("     H%d", h);
-    printf("\n");
-    for (int l = 0; l < L; l++) {
-        printf("  L%d  ", l);
-        for (int h = 0; h < H; h++) printf(" %+.3f", at2(eff, l, h));
-        printf("\n");
-    }
-    int top_l = 0, top_h = 0;
-    argmax2(eff, &top_l, &top_h);
-    printf("  largest: L%dH%d (induction detector's top head: L%dH%d)\n", top_l, top_h, ind_l, ind_h);
-
-    /* 5. Per row: loss with and without the top head; Welch's t-test. */
-    double clean[ROWS], ablated[ROWS];
-    for (int r = 0; r < ROWS; r++) {
-        char *row = cJSON_PrintUnformatted(cJSON_GetArrayItem(tokens, r));
-        snprintf(params, sizeof params, "{\"tokens\": [%s], \"metric\": \"loss\", \"targets\": \"repeated\"}", row);
-        free(row);
-        cJSON *a = tool(&env, "attention", "ablation", params);
-        if (!a) goto done0;
-        clean[r] = get(a, "clean")->valuedouble;
-        ablated[r] = clean[r] + at2(get(a, "effects"), top_l, top_h);
-        cJSON_Delete(a);
-    }
-    ark_stats_result t;
-    ark_stats_opts opts = {0};
-    if (ark_stats_welch(ablated, ROWS, clean, ROWS, &opts, &t) != ARK_OK) {
-        fprintf(stderr, "investigate: welch: %s\n", ark_errmsg());
-        goto done0;
-    }
-    printf("\nwelch t-test, loss with L%dH%d ablated vs clean over %d rows:\n", top_l, top_h, ROWS);
-    printf("  mean %.3f vs %.3f, diff %+.3f, t %.2f, df %.1f, p %.2g, d %.2f\n", t.mean_a, t.mean_b, t.mean_diff,
-           t.statistic, t.df, t.p_value, t.effect_size);
-    printf("  %s\n", t.statement);
-    rc = 0;
-done0:
-    free(row0);
-done:
-    cJSON_Delete(det);
-    cJSON_Delete(lens);
-    cJSON_Delete(dla);
-    cJSON_Delete(abl);
+    int rc = detectors(&env, &ind_l, &ind_h) || lens(&env) || attribution(&env) || patching(&env) ||
+             ablation(&env, ind_l, ind_h);
+    ark_tokenizer_free(tok);
     ark_model_free(m);
-    return rc;
+    return rc ? 1 : 0;
 }
