@@ -13,6 +13,8 @@ void cli_exp_print_list(const cJSON *list);
 void cli_exp_print_versions(const cJSON *versions);
 /* ark_exp_version */
 void cli_exp_print_version(const cJSON *version);
+/* The latest run of a version, without parameters, result and artefact paths (show --brief). */
+void cli_exp_print_version_brief(const cJSON *version);
 /* ark_exp_diff */
 void cli_exp_print_diff(const cJSON *diff);
 

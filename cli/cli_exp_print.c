@@ -1,5 +1,6 @@
 /* Human output of `arrakis exp`: experiments, versions, one version with
  * its runs, diffs.  Times are UTC. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +125,8 @@ static void print_tests(const cJSON *tests)
     }
 }
 
-static void print_run(const cJSON *r)
+/* One run; brief: without its parameters, result and artefact paths. */
+static void print_run(const cJSON *r, bool brief)
 {
     printf("  run %.0f  %s  %s UTC  %.3f s", num(r, "id"), str(r, "status"), when(str(r, "started")), num(r, "duration_s"));
     if (num(r, "peak_rss_kb")) printf("  peak memory %.1f MB", num(r, "peak_rss_kb") / 1024.0);
@@ -133,9 +135,11 @@ static void print_run(const cJSON *r)
     if (cJSON_IsObject(m)) printf("    model      %s (sha256 %.16s)\n", str(m, "dir"), str(m, "sha256"));
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(r, "tokenizer");
     if (cJSON_IsObject(t)) printf("    tokenizer  %s (sha256 %.16s)\n", str(t, "file"), str(t, "sha256"));
-    printf("    params     ");
-    print_json_cut(cJSON_GetObjectItemCaseSensitive(r, "params"), 300);
-    printf("\n");
+    if (!brief) {
+        printf("    params     ");
+        print_json_cut(cJSON_GetObjectItemCaseSensitive(r, "params"), 300);
+        printf("\n");
+    }
     const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(r, "metrics"), *it;
     if (cJSON_GetArraySize(metrics)) {
         printf("    metrics   ");
@@ -146,13 +150,14 @@ static void print_run(const cJSON *r)
         printf("\n");
     }
     const cJSON *result = cJSON_GetObjectItemCaseSensitive(r, "result");
-    if (result && !cJSON_IsNull(result)) {
+    if (!brief && result && !cJSON_IsNull(result)) {
         printf("    result     ");
         print_json_cut(result, 300);
         printf("\n");
     }
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "artefacts"))
-        printf("    artefact   %s  %.0f bytes  sha256 %.16s  %s\n", str(it, "name"), num(it, "bytes"), str(it, "sha256"),
+    if (!brief)
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "artefacts"))
+            printf("    artefact   %s  %.0f bytes  sha256 %.16s  %s\n", str(it, "name"), num(it, "bytes"), str(it, "sha256"),
                str(it, "path"));
     const cJSON *att = cJSON_GetObjectItemCaseSensitive(r, "attachments");
     if (cJSON_GetArraySize(att)) {
@@ -167,6 +172,35 @@ static void print_run(const cJSON *r)
     if (*err) printf("    error      %s\n", err);
 }
 
+/* A spec's description (its "description:" field), wrapped. */
+static void print_description(const cJSON *run)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(run, "params"), "spec");
+    const char *d = str(spec, "description");
+    int col = 0;
+    while (*d) {
+        size_t w = strcspn(d, " \n");
+        if (col && col + (int)w > 96) printf("\n"), col = 0;
+        printf("%s%.*s", col ? " " : "  ", (int)w, d);
+        col += (int)w + 1 + !col;
+        d += w;
+        while (*d == ' ' || *d == '\n') d++;
+    }
+    if (col) printf("\n");
+}
+
+void cli_exp_print_version_brief(const cJSON *o)
+{
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(o, "runs");
+    int n = cJSON_GetArraySize(runs);
+    printf("experiment %s, version %.0f (%.12s), %d run%s; the latest:\n", str(o, "experiment"), num(o, "version"),
+           str(o, "hash"), n, n == 1 ? "" : "s");
+    if (!n) return;
+    const cJSON *last = cJSON_GetArrayItem(runs, n - 1);
+    print_description(last);
+    print_run(last, true);
+}
+
 void cli_exp_print_version(const cJSON *o)
 {
     printf("experiment %s, version %.0f (%s)\n", str(o, "experiment"), num(o, "version"), str(o, "hash"));
@@ -178,7 +212,7 @@ void cli_exp_print_version(const cJSON *o)
     print_indented(str(o, "source"), "  | ");
     const cJSON *runs = cJSON_GetObjectItemCaseSensitive(o, "runs"), *r;
     printf("runs (%d):\n", cJSON_GetArraySize(runs));
-    cJSON_ArrayForEach(r, runs) print_run(r);
+    cJSON_ArrayForEach(r, runs) print_run(r, false);
 }
 
 void cli_exp_print_diff(const cJSON *o)

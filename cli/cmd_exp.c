@@ -24,7 +24,7 @@ static void usage(void)
 {
     printf("usage: arrakis exp run SPEC.yaml [--set PATH=VALUE]... [--multirun PATH=A,B,...]... [--dir DIR] [--json]\n"
            "       arrakis exp list [NAME] [--dir DIR] [--json]\n"
-           "       arrakis exp show NAME [VERSION] [--dir DIR] [--json]\n"
+           "       arrakis exp show NAME [VERSION] [--brief] [--dir DIR] [--json]\n"
            "       arrakis exp diff NAME V1 V2 [--dir DIR] [--json]\n"
            "       arrakis exp export NAME [--dir DIR] [--out FILE]\n"
            "       arrakis exp report NAME [VERSION] [--run ID] [--dir DIR] --out OUTDIR [--json]\n\n"
@@ -40,6 +40,7 @@ static void usage(void)
            "  list    the experiments, or NAME's versions with their run counts and dates.\n"
            "  show    one version (default: the latest) with its source, parameters, runs, results,\n"
            "          metrics and artefacts.  VERSION: an ordinal (1, 2, ...), latest, or a hash prefix.\n"
+           "          --brief: only the latest run's status, description, metrics, tests and plots.\n"
            "  diff    the unified diff of two versions' sources and the values that differ between their\n"
            "          latest runs' results and metrics.\n"
            "  export  every version, run, result and artefact reference of NAME as JSON.\n"
@@ -61,7 +62,7 @@ static void usage(void)
 /* Options shared by the subcommands; positionals in pos[]. */
 typedef struct exp_args {
     const char *dir, *out, *run;
-    bool json;
+    bool json, brief;
     const char *pos[4];
     int n_pos;
     const char **sets, **multis;
@@ -78,6 +79,7 @@ static int parse_args(int argc, char **argv, bool is_run, bool is_report, exp_ar
     for (int i = 1; i < argc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
         if (cli_flag(argv, i, "--json")) a->json = true;
+        else if (cli_flag(argv, i, "--brief")) a->brief = true;
         else if (cli_opt(argc, argv, &i, "--dir", &v)) { if (!v) return 2; a->dir = v; }
         else if (cli_opt(argc, argv, &i, "--out", &v)) { if (!v) return 2; a->out = v; }
         else if (is_report && cli_opt(argc, argv, &i, "--run", &v)) { if (!v) return 2; a->run = v; }
@@ -210,7 +212,7 @@ static int exp_show(exp_args *a)
     if (rc) return rc;
     char *json = NULL;
     ark_status st = ark_exp_version(s, a->pos[1], a->n_pos == 3 ? a->pos[2] : NULL, &json);
-    rc = emit(st, json, a->json, cli_exp_print_version);
+    rc = emit(st, json, a->json, a->brief ? cli_exp_print_version_brief : cli_exp_print_version);
     ark_exp_store_free(s);
     return rc;
 }

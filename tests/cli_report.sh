@@ -52,6 +52,7 @@ cd "$tmp"
 dir=$tmp/exps
 cat >spec.yaml <<EOF
 name: facts_report
+description: "Where <does> & Alice live?"
 model: $model
 inputs:
   text: ["Alice lives in"]
@@ -64,7 +65,7 @@ tools:
 metrics:
   top_prob: tools.0.result.rows.0.positions.0.points.0.top.0.prob
 plots:
-  - {type: logit_lens, out: lens.png, from: tools.0.result, title: "lens <&>"}
+  - {type: logit_lens, out: lens.png, from: tools.0.result, title: "lens <&>", caption: "look <here>"}
   - {type: attention, out: attention.png, layer: 0, head: 1}
 EOF
 check "exp run" "$ark" exp run spec.yaml --dir "$dir" --set 'inputs.text=["<b>& Alice lives in"]'
@@ -75,6 +76,11 @@ check "exp report" "$ark" exp report facts_report --run 1 --dir "$dir" --out "$t
 pycheck "prints index.html" 'import sys; assert open(sys.argv[1]).read().strip() == sys.argv[2], open(sys.argv[1]).read()' \
   "$tmp/out" "$tmp/rep/index.html"
 "$ark" exp show facts_report 1 --dir "$dir" --json >show.json
+check "exp show --brief" "$ark" exp show facts_report --brief --dir "$dir"
+pycheck "show --brief: description and the latest run only" '
+import sys; t = open(sys.argv[1]).read()
+assert "  Where <does> & Alice live?" in t and "  run 2  ok" in t and "  run 1 " not in t, t
+assert "params" not in t and "artefact" not in t and "plot       logit_lens -> lens.png: ok" in t, t' "$tmp/out"
 
 page_check='
 import html.parser, json, os, sys, hashlib
@@ -110,6 +116,8 @@ assert "top_prob" in text and ("%.6g" % run["metrics"]["top_prob"]) in text, "me
 assert "<b>& Alice lives in" in text, "input text"
 assert "&lt;b&gt;&amp; Alice" in raw and "<b>&" not in raw, "escaping"
 assert "lens &lt;&amp;&gt;" in raw, "plot title escaped"
+assert "Where &lt;does&gt; &amp; Alice live?" in raw, "description"
+assert "look &lt;here&gt;" in raw, "plot caption"
 assert sorted(p.imgs) == ["attention.png", "lens.png"], p.imgs
 assert "layer 0" in text and "head 1" in text, "caption"
 assert "run 1" in text or "· run 1" in text

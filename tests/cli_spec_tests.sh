@@ -189,6 +189,8 @@ refused duplicate 'tests\[1\]\.name: "x" is already the name of tests\[0\]' 'tes
   - {name: x, test: ttest, a: p, b: q}
   - {name: x, test: ttest, a: p, b: q}'
 refused not_list 'tests: expected a list' 'tests: {name: x}'
+refused top_level_typo 'tool: unknown key \(a spec has name, description, model' 'tool: []'
+refused description_list 'description: expected text' 'description: [a, b]'
 refused not_mapping 'tests\[0\]: expected' 'tests: [ttest]'
 refused unknown_field 'tests\[0\]\.alpah: unknown field' 'tests:
   - {name: x, test: ttest, a: p, b: q, alpah: 0.1}'

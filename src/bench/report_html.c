@@ -24,6 +24,7 @@ static const char *CSS =
     "h2{font-size:1.2rem;margin:2rem 0 .6rem;padding-bottom:.25rem;border-bottom:1px solid var(--line)}\n"
     "h3{font-size:1rem;margin:1.2rem 0 .4rem}\n"
     ".sub{color:var(--muted);margin:0 0 .8rem}\n"
+    ".description{font-size:1.02rem;max-width:50rem;margin:.2rem 0 .8rem}\n"
     "nav{margin:.6rem 0 1rem}nav a{margin-right:.9rem}\n"
     "a{color:var(--accent)}\n"
     "code,pre{font:13px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,\"DejaVu Sans Mono\",monospace}\n"
@@ -179,18 +180,26 @@ static void write_title(FILE *f, const report_plan *p)
     fprintf(f, "<span class=\"status %s\">", status_class(status));
     H(status);
     fputs("</span></p>\n", f);
+    /* A spec's description: what the experiment asks, in its author's words. */
+    const char *desc = str(get(get(r, "params"), "spec"), "description");
+    if (*desc) {
+        fputs("<p class=\"description\">", f);
+        H(desc);
+        fputs("</p>\n", f);
+    }
     if (*str(r, "error")) {
         fputs("<div class=\"error\"><strong>error:</strong> ", f);
         H(str(r, "error"));
         fputs("</div>\n", f);
     }
-    fputs("<nav><a href=\"#provenance\">provenance</a><a href=\"#parameters\">parameters</a>", f);
-    if (cJSON_GetArraySize(get(r, "metrics"))) fputs("<a href=\"#metrics\">metrics</a>", f);
+    fputs("<nav>", f);
     if (cJSON_GetArraySize(p->tests)) fputs("<a href=\"#tests\">hypothesis tests</a>", f);
+    if (cJSON_GetArraySize(get(r, "metrics"))) fputs("<a href=\"#metrics\">metrics</a>", f);
     if (cJSON_GetArraySize(get(r, "artefacts")) || cJSON_GetArraySize(get(get(r, "attachments"), "plots")))
         fputs("<a href=\"#plots\">plots and files</a>", f);
     if (cJSON_GetArraySize(p->tool_files) || p->result_file) fputs("<a href=\"#results\">results</a>", f);
-    fputs("<a href=\"#source\">source</a></nav>\n</header>\n", f);
+    fputs("<a href=\"#provenance\">provenance</a><a href=\"#parameters\">parameters</a>"
+          "<a href=\"#source\">source</a></nav>\n</header>\n", f);
 }
 
 /* <tr><th>key</th><td>escaped text</td></tr> */
@@ -361,7 +370,7 @@ static void put_caption(FILE *f, const cJSON *art, const cJSON *spec)
     H(str(spec, "type"));
     fputs("</strong>", f);
     if (*str(spec, "title")) { fputs(" \xc2\xb7 ", f); H(str(spec, "title")); }
-    static const char *skip[] = {"type", "title", "out", "status", "sha256", "data", "width", "height", NULL};
+    static const char *skip[] = {"type", "title", "caption", "out", "status", "sha256", "data", "width", "height", NULL};
     const cJSON *it;
     cJSON_ArrayForEach(it, spec) {
         bool skipped = false;
@@ -376,6 +385,10 @@ static void put_caption(FILE *f, const cJSON *art, const cJSON *spec)
     fputs(" <span class=\"small\">(", f);
     H(str(art, "name"));
     fputs(")</span>", f);
+    if (*str(spec, "caption")) { /* the spec's words on what the plot shows */
+        fputs("<br>", f);
+        H(str(spec, "caption"));
+    }
 }
 
 static void write_files(FILE *f, const report_plan *p)
@@ -607,13 +620,14 @@ void report_write_html(FILE *f, const report_plan *p)
 {
     write_head(f, p);
     write_title(f, p);
-    write_provenance(f, p);
-    write_params(f, p);
-    write_metrics(f, p);
+    /* Findings first, then where they came from. */
     write_tests(f, p);
+    write_metrics(f, p);
     write_files(f, p);
     write_results(f, p);
     write_attachments(f, p);
+    write_provenance(f, p);
+    write_params(f, p);
     write_source(f, p);
     write_footer(f, p);
 }

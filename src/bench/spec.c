@@ -272,8 +272,33 @@ static char *model_path(const ark_spec *s, const cJSON *doc)
 }
 
 /* Check the spec's shape (tests: spec_tests.c); errors name the field. */
-static ark_status validate(const char *where, const cJSON *doc)
+/* Whether an override path (a key of `overrides`) starts with the top-level key k. */
+static bool overridden(const cJSON *overrides, const char *k)
 {
+    const cJSON *o;
+    size_t n = strlen(k);
+    cJSON_ArrayForEach(o, overrides) if (!strncmp(o->string, k, n) && (!o->string[n] || o->string[n] == '.')) return true;
+    return false;
+}
+
+static ark_status validate(const char *where, const cJSON *doc, const cJSON *overrides)
+{
+    /* A misspelt key in the file (tool:, plot:) would otherwise be ignored
+     * without a word.  Keys added by --set / --multirun are the user's own
+     * parameters (a seed, a worker id) and are kept with the run. */
+    static const char *const keys[] = {"name", "description", "model", "inputs", "tools", "metrics", "tests", "plots", "profile"};
+    const cJSON *k;
+    cJSON_ArrayForEach(k, doc) {
+        size_t j = 0;
+        while (j < sizeof keys / sizeof *keys && strcmp(k->string, keys[j])) j++;
+        if (j == sizeof keys / sizeof *keys && !overridden(overrides, k->string))
+            return ark_fail(ARK_ERR_FORMAT,
+                            "%s: %s: unknown key (a spec has name, description, model, inputs, tools, metrics, tests, "
+                            "plots, profile; docs/bench.md)", where, k->string);
+    }
+    const cJSON *desc = cJSON_GetObjectItemCaseSensitive(doc, "description");
+    if (desc && !cJSON_IsString(desc) && !cJSON_IsNull(desc))
+        return ark_fail(ARK_ERR_FORMAT, "%s: description: expected text", where);
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "name");
     if (!cJSON_IsString(name) || !*name->valuestring) return ark_fail(ARK_ERR_FORMAT, "%s: name: expected the experiment's name (text)", where);
     if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "model")))
@@ -438,7 +463,7 @@ static void do_plots(runner *r, ark_exp_run *run, const cJSON *doc, const cJSON 
 static ark_status run_one(runner *r, cJSON *doc, cJSON *overrides, cJSON *report)
 {
     ark_spec *s = r->spec;
-    ARK_TRY(validate(s->path, doc));
+    ARK_TRY(validate(s->path, doc, overrides));
     char *mdir = model_path(s, doc);
     ark_status st = runner_bench(r, mdir);
     free(mdir);
