@@ -18,6 +18,28 @@ int cli_error(const char *cmd, const char *fmt, ...)
     return 1;
 }
 
+/* The subcommand being run, for messages printed by helpers that are not
+ * given it (cli_opt).  Set once by main. */
+static const char *current_cmd = NULL;
+
+void cli_set_command(const char *name) { current_cmd = name; }
+
+int cli_arg_error(const char *cmd, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* A message that already points somewhere (arrakis plot --list, a
+     * usage line) is left alone. */
+    if (strstr(msg, "arrakis ") || strstr(msg, "--help"))
+        fprintf(stderr, "arrakis %s: error: %s\n", cmd, msg);
+    else
+        fprintf(stderr, "arrakis %s: error: %s (see arrakis %s --help)\n", cmd, msg, cmd);
+    return 1;
+}
+
 int cli_lib_error(const char *cmd, const char *what)
 {
     const char *msg = ark_errmsg();
@@ -36,7 +58,10 @@ bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value
     if (a[n] == '=') { *value = a + n + 1; return true; }
     if (a[n] != '\0') return false;
     if (*i + 1 >= argc) {
-        fprintf(stderr, "arrakis: error: %s needs a value\n", name);
+        if (current_cmd)
+            fprintf(stderr, "arrakis %s: error: %s needs a value (see arrakis %s --help)\n", current_cmd, name, current_cmd);
+        else
+            fprintf(stderr, "arrakis: error: %s needs a value (see arrakis --help)\n", name);
         *value = NULL;
         return true;
     }
@@ -77,13 +102,13 @@ int cli_parse_ids(const char *cmd, const char *s, int32_t **ids)
         if (*p == ',') p++;
         else if (*p) {
             free(out);
-            cli_error(cmd, "unexpected '%c' in token ids \"%s\"", *p, s);
+            cli_error(cmd, "unexpected '%c' in token ids \"%s\" (expected comma-separated integers such as 12,7,99)", *p, s);
             return -1;
         }
     }
     if (n == 0) {
         free(out);
-        cli_error(cmd, "no token ids in \"%s\"", s);
+        cli_error(cmd, "no token ids in \"%s\" (expected comma-separated integers such as 12,7,99)", s);
         return -1;
     }
     *ids = out;
@@ -106,4 +131,37 @@ void cli_json_string(FILE *f, const char *s)
         }
     }
     fputc('"', f);
+}
+
+/* Levenshtein distance of two short words (for suggestions). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 63 || m > 63) return (size_t)-1;
+    size_t prev[64], cur[64];
+    for (size_t j = 0; j <= m; j++) prev[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, sizeof(size_t) * (m + 1));
+    }
+    return prev[m];
+}
+
+const char *cli_closest(const char *word, const char *const *names, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1, len = strlen(word);
+    size_t limit = len <= 4 ? 1 : 2;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, names[i]);
+        /* A prefix of a name (lens for lens, attr for attribute) counts too. */
+        if (len >= 3 && strncmp(word, names[i], len) == 0) d = 1;
+        if (d < best_d) { best_d = d; best = names[i]; }
+    }
+    return best_d <= limit ? best : NULL;
 }

@@ -40,7 +40,18 @@ int cmd_kg(int argc, char **argv);
 
 /* Print "arrakis CMD: error: ..." on stderr; returns 1 (the exit code to use). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The same with the library's last error message appended. */
+/* An error in the command's arguments (unknown option, missing or bad
+ * value, conflicting options): "arrakis CMD: error: MSG (see arrakis CMD
+ * --help)".  The hint is left out when MSG already names a command to run
+ * (contains "arrakis " or "--help").  Returns 1. */
+int cli_arg_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Name the subcommand being run (main does it), so that cli_opt's "needs a
+ * value" message names it and its --help. */
+void cli_set_command(const char *name);
+/* The name in names[0..n) closest to word (a typo or a prefix), or NULL
+ * when none is close: for "did you mean" hints. */
+const char *cli_closest(const char *word, const char *const *names, size_t n);
+/* cli_error with the library's last error message appended. */
 int cli_lib_error(const char *cmd, const char *what);
 
 /* If argv[*i] is `name` (as "--name VALUE" or "--name=VALUE"), store the value,

@@ -1,6 +1,7 @@
 #include "cli_input.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,7 +47,7 @@ static void rows_add(rows_t *r, int32_t *ids, int n)
 static int read_tokens_file(const char *cmd, const char *path, rows_t *rows)
 {
     FILE *f = fopen(path, "r");
-    if (!f) return cli_error(cmd, "--tokens-file %s: cannot open", path);
+    if (!f) return cli_error(cmd, "--tokens-file %s: cannot open: %s (give a file with one JSON array of ids per line)", path, strerror(errno));
     char *line = NULL;
     size_t cap = 0;
     int lineno = 0, rc = 0;

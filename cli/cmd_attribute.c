@@ -66,18 +66,18 @@ static int parse_args(int argc, char **argv, attr_args *a)
         else if (cli_opt(argc, argv, &i, "--by", &v)) { if (!v) return 2; a->by = v; continue; }
         else if (cli_flag(argv, i, "--against-mean")) { a->mean = true; continue; }
         else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (argv[i][0] == '-') return cli_error("attribute", "unknown option %s (see arrakis attribute --help)", argv[i]);
+        else if (argv[i][0] == '-') return cli_arg_error("attribute", "unknown option %s", argv[i]);
         else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_error("attribute", "unexpected argument %s", argv[i]);
+        else return cli_arg_error("attribute", "unexpected argument %s", argv[i]);
         if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_error("attribute", "%s %s: expected an integer", name, v);
+        if (!cli_parse_int(v, num)) return cli_arg_error("attribute", "%s %s: expected an integer", name, v);
     }
-    if (!a->dir) return cli_error("attribute", "missing MODEL_DIR (see arrakis attribute --help)");
-    if (!a->target) return cli_error("attribute", "missing --target TOKEN (the token whose logit to attribute)");
-    if (a->against && a->mean) return cli_error("attribute", "--against and --against-mean exclude each other");
-    if (a->top < 0) return cli_error("attribute", "--top %ld: expected 0 (all) or a positive count", a->top);
+    if (!a->dir) return cli_arg_error("attribute", "missing MODEL_DIR");
+    if (!a->target) return cli_arg_error("attribute", "missing --target TOKEN (the token whose logit to attribute)");
+    if (a->against && a->mean) return cli_arg_error("attribute", "--against and --against-mean exclude each other");
+    if (a->top < 0) return cli_arg_error("attribute", "--top %ld: expected 0 (all) or a positive count", a->top);
     if (strcmp(a->by, "layer") && strcmp(a->by, "head") && strcmp(a->by, "neuron"))
-        return cli_error("attribute", "--by %s: expected layer, head or neuron", a->by);
+        return cli_arg_error("attribute", "--by %s: expected layer, head or neuron", a->by);
     return 0;
 }
 

@@ -65,25 +65,25 @@ static int parse_args(int argc, char **argv, comp_args *a)
             char *end;
             if (!v) return 2;
             a->min_z = strtod(v, &end);
-            if (end == v || *end) return cli_error("composition", "--min-z %s: expected a number", v);
+            if (end == v || *end) return cli_arg_error("composition", "--min-z %s: expected a number", v);
             a->have_min_z = true;
             continue;
         }
         else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (argv[i][0] == '-') return cli_error("composition", "unknown option %s (see arrakis composition --help)", argv[i]);
+        else if (argv[i][0] == '-') return cli_arg_error("composition", "unknown option %s", argv[i]);
         else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_error("composition", "unexpected argument %s", argv[i]);
+        else return cli_arg_error("composition", "unexpected argument %s", argv[i]);
         if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_error("composition", "%s %s: expected an integer", name, v);
+        if (!cli_parse_int(v, num)) return cli_arg_error("composition", "%s %s: expected an integer", name, v);
     }
-    if (!a->dir) return cli_error("composition", "missing MODEL_DIR (see arrakis composition --help)");
+    if (!a->dir) return cli_arg_error("composition", "missing MODEL_DIR");
     if (strcasecmp(a->mode, "q") && strcasecmp(a->mode, "k") && strcasecmp(a->mode, "v") && strcasecmp(a->mode, "all"))
-        return cli_error("composition", "--mode %s: expected q, k, v or all", a->mode);
-    if (a->top < 0) return cli_error("composition", "--top %ld: expected 0 (all) or a positive count", a->top);
+        return cli_arg_error("composition", "--mode %s: expected q, k, v or all", a->mode);
+    if (a->top < 0) return cli_arg_error("composition", "--top %ld: expected 0 (all) or a positive count", a->top);
     if (a->samples < 0 || a->samples == 1)
-        return cli_error("composition", "--baseline-samples %ld: expected 0 (none) or at least 2", a->samples);
-    if (a->seed < 0) return cli_error("composition", "--seed %ld: expected a non-negative integer", a->seed);
-    if (a->have_min_z && a->samples == 0) return cli_error("composition", "--min-z needs a baseline (--baseline-samples > 0)");
+        return cli_arg_error("composition", "--baseline-samples %ld: expected 0 (none) or at least 2", a->samples);
+    if (a->seed < 0) return cli_arg_error("composition", "--seed %ld: expected a non-negative integer", a->seed);
+    if (a->have_min_z && a->samples == 0) return cli_arg_error("composition", "--min-z needs a baseline (--baseline-samples > 0)");
     return 0;
 }
 
@@ -163,7 +163,7 @@ static int pair_params(const char *pair, cJSON *p)
 {
     const char *comma = strchr(pair, ',');
     if (!comma || comma == pair || !comma[1])
-        return cli_error("composition", "--pair %s: expected WRITER,READER as LA.HA,LB.HB (e.g. 0.1,1.0)", pair);
+        return cli_arg_error("composition", "--pair %s: expected WRITER,READER as LA.HA,LB.HB (e.g. 0.1,1.0)", pair);
     char *w = strndup(pair, (size_t)(comma - pair));
     cJSON_AddStringToObject(p, "writer", w);
     cJSON_AddStringToObject(p, "reader", comma + 1);

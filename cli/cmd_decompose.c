@@ -256,15 +256,15 @@ static int parse_args(int argc, char **argv, decomp_args *a)
         else if (cli_flag(argv, i, "--neurons")) { a->neurons = true; continue; }
         else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
         else if (cli_flag(argv, i, "--vectors")) { a->vectors = true; continue; }
-        else if (argv[i][0] == '-') return cli_error("decompose", "unknown option %s (see arrakis decompose --help)", argv[i]);
+        else if (argv[i][0] == '-') return cli_arg_error("decompose", "unknown option %s", argv[i]);
         else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_error("decompose", "unexpected argument %s", argv[i]);
+        else return cli_arg_error("decompose", "unexpected argument %s", argv[i]);
         if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_error("decompose", "%s %s: expected an integer", name, v);
+        if (!cli_parse_int(v, num)) return cli_arg_error("decompose", "%s %s: expected an integer", name, v);
     }
-    if (!a->dir) return cli_error("decompose", "missing MODEL_DIR (see arrakis decompose --help)");
-    if (a->against_s && !a->target_s) return cli_error("decompose", "--against needs --target");
-    if (a->top < 0) return cli_error("decompose", "--top %ld: expected 0 (all) or a positive count", a->top);
+    if (!a->dir) return cli_arg_error("decompose", "missing MODEL_DIR");
+    if (a->against_s && !a->target_s) return cli_arg_error("decompose", "--against needs --target");
+    if (a->top < 0) return cli_arg_error("decompose", "--top %ld: expected 0 (all) or a positive count", a->top);
     return 0;
 }
 

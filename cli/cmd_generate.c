@@ -29,7 +29,7 @@ static int parse_float(const char *cmd, const char *flag, const char *v, float *
 {
     char *end;
     *out = strtof(v, &end);
-    if (end == v || *end) return cli_error(cmd, "%s %s: expected a number", flag, v);
+    if (end == v || *end) return cli_arg_error(cmd, "%s %s: expected a number", flag, v);
     return 0;
 }
 
@@ -75,34 +75,34 @@ int cmd_generate(int argc, char **argv)
         int used = cli_inputs_arg(&inputs, argc, argv, &i);
         if (!used) used = cli_interv_arg(&iv, argc, argv, &i);
         if (!used) used = cli_process_arg(argc, argv, &i, &process);
-        if (used < 0) return 2;
+        if (used < 0) { rc = 2; continue; }
         if (used) continue;
         long n;
         if (cli_opt(argc, argv, &i, "--max-new", &v)) {
-            if (!v) return 2;
-            if (!cli_parse_int(v, &n) || n < 0) rc = cli_error("generate", "--max-new %s: expected a count", v);
+            if (!v) { rc = 2; continue; }
+            if (!cli_parse_int(v, &n) || n < 0) rc = cli_arg_error("generate", "--max-new %s: expected a count", v);
             o.max_new = (int)n;
         } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
-            if (!v) return 2;
-            if (!cli_parse_int(v, &n) || n < 0) rc = cli_error("generate", "--top-k %s: expected a count", v);
+            if (!v) { rc = 2; continue; }
+            if (!cli_parse_int(v, &n) || n < 0) rc = cli_arg_error("generate", "--top-k %s: expected a count", v);
             o.top_k = (int)n;
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
-            if (!v) return 2;
-            if (!cli_parse_int(v, &n)) rc = cli_error("generate", "--seed %s: expected an integer", v);
+            if (!v) { rc = 2; continue; }
+            if (!cli_parse_int(v, &n)) rc = cli_arg_error("generate", "--seed %s: expected an integer", v);
             o.seed = (uint64_t)n;
         } else if (cli_opt(argc, argv, &i, "--temperature", &v)) {
-            if (!v) return 2;
+            if (!v) { rc = 2; continue; }
             rc = parse_float("generate", "--temperature", v, &o.temperature);
         } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
-            if (!v) return 2;
+            if (!v) { rc = 2; continue; }
             rc = parse_float("generate", "--top-p", v, &o.top_p);
         } else if (cli_flag(argv, i, "--no-stop")) o.eos_id = -1;
         else if (cli_flag(argv, i, "--json")) json = true;
-        else if (argv[i][0] == '-') rc = cli_error("generate", "unknown option %s (see arrakis generate --help)", argv[i]);
+        else if (argv[i][0] == '-') rc = cli_arg_error("generate", "unknown option %s", argv[i]);
         else if (!dir) dir = argv[i];
-        else rc = cli_error("generate", "unexpected argument %s", argv[i]);
+        else rc = cli_arg_error("generate", "unexpected argument %s", argv[i]);
     }
-    if (!rc && !dir) rc = cli_error("generate", "missing MODEL_DIR (see arrakis generate --help)");
+    if (!rc && !dir) rc = cli_arg_error("generate", "missing MODEL_DIR");
     ark_model *m = NULL;
     if (!rc && ark_model_open(dir, &m) != ARK_OK) rc = cli_lib_error("generate", NULL);
     if (!rc) rc = cli_apply_process("generate", m, process);

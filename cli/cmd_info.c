@@ -98,11 +98,11 @@ int cmd_info(int argc, char **argv)
                    "MLP width, vocab, parameter count, dtype on disk, norm, positions, hook points.\n\n"
                    "example: arrakis info ../shared/fixtures/models/llama --json\n");
             return 0;
-        } else if (argv[i][0] == '-') return cli_error("info", "unknown option %s (see arrakis info --help)", argv[i]);
+        } else if (argv[i][0] == '-') return cli_arg_error("info", "unknown option %s", argv[i]);
         else if (!dir) dir = argv[i];
-        else return cli_error("info", "unexpected argument %s", argv[i]);
+        else return cli_arg_error("info", "unexpected argument %s", argv[i]);
     }
-    if (!dir) return cli_error("info", "missing MODEL_DIR (see arrakis info --help)");
+    if (!dir) return cli_arg_error("info", "missing MODEL_DIR");
     ark_model *m;
     if (ark_model_open(dir, &m) != ARK_OK) return cli_lib_error("info", NULL);
     cJSON *o = describe(m);

@@ -32,25 +32,25 @@ int cmd_init(int argc, char **argv)
         else if (cli_opt(argc, argv, &i, "--out", &v)) { if (!v) return 2; out = v; }
         else if (cli_opt(argc, argv, &i, "--seed", &v)) {
             if (!v) return 2;
-            if (!cli_parse_int(v, &seed)) return cli_error("init", "--seed %s: expected an integer", v);
+            if (!cli_parse_int(v, &seed)) return cli_arg_error("init", "--seed %s: expected an integer", v);
         } else if (cli_opt(argc, argv, &i, "--dtype", &v)) {
             if (!v) return 2;
             if (!strcasecmp(v, "f32") || !strcasecmp(v, "float32")) dtype = ARK_F32;
             else if (!strcasecmp(v, "f16") || !strcasecmp(v, "float16")) dtype = ARK_F16;
             else if (!strcasecmp(v, "bf16") || !strcasecmp(v, "bfloat16")) dtype = ARK_BF16;
-            else return cli_error("init", "--dtype %s: expected f32, f16 or bf16", v);
+            else return cli_arg_error("init", "--dtype %s: expected f32, f16 or bf16", v);
         } else if (cli_opt(argc, argv, &i, "--set", &v)) {
             if (!v) return 2;
             const char *eq = strchr(v, '=');
-            if (!eq || eq == v) return cli_error("init", "--set %s: expected key=value", v);
+            if (!eq || eq == v) return cli_arg_error("init", "--set %s: expected key=value", v);
             if (n == 256) return cli_error("init", "too many --set options");
             owned[n] = strndup(v, (size_t)(eq - v));
             keys[n] = owned[n];
             vals[n++] = eq + 1;
-        } else return cli_error("init", "unknown argument %s (see arrakis init --help)", argv[i]);
+        } else return cli_arg_error("init", "unknown argument %s", argv[i]);
     }
-    if (!arch) rc = cli_error("init", "missing --arch FAMILY (one of gpt2, gpt_neo, gpt_neox, llama, gemma, phi3, qwen2, mistral, stablelm)");
-    else if (!out) rc = cli_error("init", "missing --out DIR");
+    if (!arch) rc = cli_arg_error("init", "missing --arch FAMILY (one of gpt2, gpt_neo, gpt_neox, llama, gemma, phi3, qwen2, mistral, stablelm)");
+    else if (!out) rc = cli_arg_error("init", "missing --out DIR");
     char *json = NULL;
     if (!rc && ark_config_build(arch, n, keys, vals, &json) != ARK_OK) rc = cli_lib_error("init", NULL);
     if (!rc && ark_model_init_folder(json, (uint64_t)seed, dtype, out) != ARK_OK) rc = cli_lib_error("init", NULL);

@@ -70,12 +70,12 @@ static int parse_opt(int argc, char **argv, int *i, kg_args *a)
     else if (cli_flag(argv, *i, "--no-lens")) { a->no_lens = true; return 0; }
     else if (cli_flag(argv, *i, "--causal")) { a->causal = true; return 0; }
     else if (cli_flag(argv, *i, "--heads")) { a->heads = true; return 0; }
-    else if (argv[*i][0] == '-') return cli_error("kg", "unknown option %s (see arrakis kg --help)", argv[*i]);
+    else if (argv[*i][0] == '-') return cli_arg_error("kg", "unknown option %s", argv[*i]);
     else if (!a->dir) { a->dir = argv[*i]; return 0; }
-    else return cli_error("kg", "unexpected argument %s", argv[*i]);
+    else return cli_arg_error("kg", "unexpected argument %s", argv[*i]);
     if (!v) return 2;
     if (str) { *str = v; return 0; }
-    if (!cli_parse_int(v, num)) return cli_error("kg", "%s %s: expected an integer", name, v);
+    if (!cli_parse_int(v, num)) return cli_arg_error("kg", "%s %s: expected an integer", name, v);
     return 0;
 }
 
@@ -102,7 +102,7 @@ static int build_params(const kg_args *a, cJSON *p)
     if (a->noise && strcmp(a->noise, "3sigma")) {
         char *end;
         double nu = strtod(a->noise, &end);
-        if (*end || end == a->noise || !(nu > 0)) return cli_error("kg", "--noise %s: expected a number > 0 or 3sigma", a->noise);
+        if (*end || end == a->noise || !(nu > 0)) return cli_arg_error("kg", "--noise %s: expected a number > 0 or 3sigma", a->noise);
         cJSON_AddNumberToObject(c, "noise", nu);
     }
     return 0;
@@ -193,8 +193,8 @@ int cmd_kg(int argc, char **argv)
         int rc = parse_opt(argc, argv, &i, &a);
         if (rc) return rc;
     }
-    if (!a.dir) return cli_error("kg", "missing MODEL_DIR (see arrakis kg --help)");
-    if (!a.subjects || !a.relations) return cli_error("kg", "give --subjects FILE and --relations FILE (see arrakis kg --help)");
+    if (!a.dir) return cli_arg_error("kg", "missing MODEL_DIR");
+    if (!a.subjects || !a.relations) return cli_arg_error("kg", "give --subjects FILE and --relations FILE");
     cJSON *params = cJSON_CreateObject();
     int rc = build_params(&a, params);
     char *text = rc ? NULL : cJSON_PrintUnformatted(params), *result = NULL;

@@ -64,16 +64,16 @@ static int parse_args(int argc, char **argv, lens_args *a)
         else if (cli_opt(argc, argv, &i, "--scale", &v)) { if (!v) return 2; a->scale = v; continue; }
         else if (cli_flag(argv, i, "--mid")) { a->mid = true; continue; }
         else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (argv[i][0] == '-') return cli_error("lens", "unknown option %s (see arrakis lens --help)", argv[i]);
+        else if (argv[i][0] == '-') return cli_arg_error("lens", "unknown option %s", argv[i]);
         else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_error("lens", "unexpected argument %s", argv[i]);
+        else return cli_arg_error("lens", "unexpected argument %s", argv[i]);
         if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_error("lens", "%s %s: expected an integer", name, v);
+        if (!cli_parse_int(v, num)) return cli_arg_error("lens", "%s %s: expected an integer", name, v);
     }
-    if (!a->dir) return cli_error("lens", "missing MODEL_DIR (see arrakis lens --help)");
-    if (a->top_k < 0) return cli_error("lens", "--top-k %ld: expected a count >= 0", a->top_k);
+    if (!a->dir) return cli_arg_error("lens", "missing MODEL_DIR");
+    if (a->top_k < 0) return cli_arg_error("lens", "--top-k %ld: expected a count >= 0", a->top_k);
     if (strcmp(a->scale, "own") && strcmp(a->scale, "cached"))
-        return cli_error("lens", "--scale %s: expected own or cached", a->scale);
+        return cli_arg_error("lens", "--scale %s: expected own or cached", a->scale);
     return 0;
 }
 

@@ -79,17 +79,17 @@ static int parse_args(int argc, char **argv, patch_args *a)
         else if (cli_opt(argc, argv, &i, "--tokens-file", &v)) dst = &a->tokens_file;
         else if (cli_opt(argc, argv, &i, "--text", &v)) {
             if (!v) return 2;
-            if (a->n_texts == 2) return cli_error("patch", "--text given more than twice (clean, then corrupted)");
+            if (a->n_texts == 2) return cli_arg_error("patch", "--text given more than twice (clean, then corrupted)");
             a->texts[a->n_texts++] = v;
             continue;
         } else if (cli_opt(argc, argv, &i, "--tokens", &v)) {
             if (!v) return 2;
-            if (a->n_tokens == 2) return cli_error("patch", "--tokens given more than twice (clean, then corrupted)");
+            if (a->n_tokens == 2) return cli_arg_error("patch", "--tokens given more than twice (clean, then corrupted)");
             a->tokens[a->n_tokens++] = v;
             continue;
-        } else if (argv[i][0] == '-') return cli_error("patch", "unknown option %s (see arrakis patch --help)", argv[i]);
+        } else if (argv[i][0] == '-') return cli_arg_error("patch", "unknown option %s", argv[i]);
         else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_error("patch", "unexpected argument %s", argv[i]);
+        else return cli_arg_error("patch", "unexpected argument %s", argv[i]);
         if (!v) return 2;
         *dst = v;
     }
@@ -127,7 +127,7 @@ static int tokens_file(const char *path, cJSON *p)
     }
     free(line);
     fclose(f);
-    if (!rc && n != 2) rc = cli_error("patch", "--tokens-file %s: expected two rows (clean, corrupted), found %d", path, n);
+    if (!rc && n != 2) rc = cli_arg_error("patch", "--tokens-file %s: expected two rows (clean, corrupted), found %d", path, n);
     return rc;
 }
 
@@ -135,7 +135,7 @@ static int tokens_file(const char *path, cJSON *p)
 static int build_params(const patch_args *a, cJSON *p)
 {
     int sources = (a->clean || a->clean_ids || a->corrupted || a->corr_ids) + (a->n_texts > 0) + (a->n_tokens > 0) + !!a->tokens_file;
-    if (sources > 1) return cli_error("patch", "give the prompts one way: --clean/--corrupted, two --text, two --tokens or --tokens-file");
+    if (sources > 1) return cli_arg_error("patch", "give the prompts one way: --clean/--corrupted, two --text, two --tokens or --tokens-file");
     if (a->n_texts == 1 || a->n_tokens == 1)
         return cli_error("patch", "%s given once: give it twice, the clean prompt first, then the corrupted one", a->n_texts ? "--text" : "--tokens");
     if (a->tokens_file && tokens_file(a->tokens_file, p)) return 1;
@@ -150,18 +150,18 @@ static int build_params(const patch_args *a, cJSON *p)
         return cli_error("patch", "no clean prompt: give --clean TEXT or --clean-tokens IDS");
     if (!cJSON_GetObjectItem(p, "corrupted") && !cJSON_GetObjectItem(p, "corrupted_tokens"))
         return cli_error("patch", "no corrupted prompt: give --corrupted TEXT or --corrupted-tokens IDS");
-    if (!a->metric) return cli_error("patch", "--metric is required (logit-diff:TOKEN,TOKEN, prob:TOKEN, logit:TOKEN or loss)");
+    if (!a->metric) return cli_arg_error("patch", "--metric is required (logit-diff:TOKEN,TOKEN, prob:TOKEN, logit:TOKEN or loss)");
     cJSON_AddStringToObject(p, "metric", a->metric);
     if (a->what) cJSON_AddStringToObject(p, "what", a->what);
     if (a->by_pos >= 0) cJSON_AddBoolToObject(p, "by_pos", a->by_pos);
     cJSON_AddBoolToObject(p, "noising", a->noising);
     long n;
     if (a->pos) {
-        if (!cli_parse_int(a->pos, &n)) return cli_error("patch", "--pos %s: expected an integer", a->pos);
+        if (!cli_parse_int(a->pos, &n)) return cli_arg_error("patch", "--pos %s: expected an integer", a->pos);
         cJSON_AddNumberToObject(p, "pos", n);
     }
     if (a->max_rows) {
-        if (!cli_parse_int(a->max_rows, &n) || n < 0) return cli_error("patch", "--max-rows %s: expected a count (0 = automatic)", a->max_rows);
+        if (!cli_parse_int(a->max_rows, &n) || n < 0) return cli_arg_error("patch", "--max-rows %s: expected a count (0 = automatic)", a->max_rows);
         cJSON_AddNumberToObject(p, "max_rows", n);
     }
     return 0;
@@ -255,7 +255,7 @@ int cmd_patch(int argc, char **argv)
     patch_args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc < 0 ? 0 : rc;
-    if (!a.dir) return cli_error("patch", "usage: arrakis patch MODEL_DIR --clean TEXT --corrupted TEXT --metric SPEC (see --help)");
+    if (!a.dir) return cli_arg_error("patch", "missing MODEL_DIR (usage: arrakis patch MODEL_DIR --clean TEXT --corrupted TEXT --metric SPEC; see arrakis patch --help)");
     cJSON *p = cJSON_CreateObject();
     if ((rc = build_params(&a, p))) { cJSON_Delete(p); return rc; }
     char *params = cJSON_PrintUnformatted(p), *result = NULL;

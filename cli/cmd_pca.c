@@ -41,7 +41,7 @@ typedef struct pca_args {
 static int parse_long(const char *opt, const char *v, long lo, long *out)
 {
     if (!v) return 2;
-    if (!cli_parse_int(v, out) || *out < lo) return cli_error("pca", "%s %s: expected an integer >= %ld", opt, v, lo);
+    if (!cli_parse_int(v, out) || *out < lo) return cli_arg_error("pca", "%s %s: expected an integer >= %ld", opt, v, lo);
     return 0;
 }
 
@@ -63,13 +63,13 @@ static int parse_args(int argc, char **argv, pca_args *a)
         else if (cli_opt(argc, argv, &i, "--max-prompts", &v)) rc = parse_long("--max-prompts", v, 0, &a->max_prompts);
         else if (cli_flag(argv, i, "--vectors")) a->vectors = true;
         else if (cli_flag(argv, i, "--json")) a->json = true;
-        else if (argv[i][0] == '-') return cli_error("pca", "unknown option %s (see arrakis pca --help)", argv[i]);
+        else if (argv[i][0] == '-') return cli_arg_error("pca", "unknown option %s", argv[i]);
         else if (!a->dir) a->dir = argv[i];
-        else return cli_error("pca", "unexpected argument %s", argv[i]);
+        else return cli_arg_error("pca", "unexpected argument %s", argv[i]);
         if (rc) return rc;
     }
-    if (!a->dir) return cli_error("pca", "missing MODEL_DIR (see arrakis pca --help)");
-    if (!a->hook) return cli_error("pca", "--hook: give the hook point, e.g. blocks.0.hook_resid_post");
+    if (!a->dir) return cli_arg_error("pca", "missing MODEL_DIR");
+    if (!a->hook) return cli_arg_error("pca", "--hook: give the hook point, e.g. blocks.0.hook_resid_post");
     int sources = (a->data != NULL) + (a->inputs.tokens_file != NULL) + (a->inputs.n > 0);
     if (sources != 1) return cli_error("pca", sources ? "give one of --data, --tokens-file and --text/--tokens"
                                                       : "no data: give --data FILE.jsonl, --tokens-file FILE, --text or --tokens");

@@ -181,7 +181,7 @@ static int parse_args(int argc, char **argv, plot_args *a)
         else if (cli_opt(argc, argv, &i, "--set", &v)) {
             if (!v) return 2;
             const char *eq = strchr(v, '=');
-            if (!eq || eq == v) return cli_error("plot", "--set \"%s\": expected KEY=VALUE", v);
+            if (!eq || eq == v) return cli_arg_error("plot", "--set \"%s\": expected KEY=VALUE", v);
             char *key = strndup(v, eq - v);
             set(a->spec, key, value_json(eq + 1));
             free(key);
@@ -194,10 +194,10 @@ static int parse_args(int argc, char **argv, plot_args *a)
         } else if (cli_flag(argv, i, "--signed")) set(a->spec, "signed", cJSON_CreateTrue());
         else if (cli_flag(argv, i, "--unsigned")) set(a->spec, "signed", cJSON_CreateFalse());
         else if (cli_flag(argv, i, "--annotate")) set(a->spec, "annotate", cJSON_CreateTrue());
-        else if (argv[i][0] == '-' && argv[i][1]) return cli_error("plot", "unknown option %s (see arrakis plot --help)", argv[i]);
+        else if (argv[i][0] == '-' && argv[i][1]) return cli_arg_error("plot", "unknown option %s", argv[i]);
         else if (!a->type) a->type = argv[i];
         else if (!a->dir) a->dir = argv[i];
-        else return cli_error("plot", "unexpected argument \"%s\"", argv[i]);
+        else return cli_arg_error("plot", "unexpected argument \"%s\"", argv[i]);
     }
     /* one --text / --tokens: a single row, not a list */
     const char *keys[] = {"text", "tokens"};
@@ -246,11 +246,11 @@ int cmd_plot(int argc, char **argv)
     plot_args a = {0};
     a.spec = cJSON_CreateObject();
     int rc = parse_args(argc, argv, &a);
-    if (!rc && !a.type) rc = cli_error("plot", "missing TYPE (arrakis plot --list shows the types)");
-    if (!rc && !ark_plot_type_summary(a.type)) rc = cli_error("plot", "unknown plot type \"%s\" (arrakis plot --list)", a.type);
-    if (!rc && !a.out) rc = cli_error("plot", "missing --out FILE (.png, .svg or .pdf)");
-    if (!rc && !a.from && !a.dir) rc = cli_error("plot", "give MODEL_DIR (with --text or --tokens) or --from RESULT.json");
-    if (!rc && a.from && a.dir) rc = cli_error("plot", "give MODEL_DIR or --from, not both");
+    if (!rc && !a.type) rc = cli_arg_error("plot", "missing TYPE (arrakis plot --list shows the types)");
+    if (!rc && !ark_plot_type_summary(a.type)) rc = cli_error("plot", "unknown plot type \"%s\" (arrakis plot --list lists them)", a.type);
+    if (!rc && !a.out) rc = cli_arg_error("plot", "missing --out FILE (.png, .svg or .pdf)");
+    if (!rc && !a.from && !a.dir) rc = cli_arg_error("plot", "give MODEL_DIR (with --text or --tokens) or --from RESULT.json");
+    if (!rc && a.from && a.dir) rc = cli_arg_error("plot", "give MODEL_DIR or --from, not both");
     if (!rc && a.dir && !cJSON_GetObjectItemCaseSensitive(a.spec, "text") && !cJSON_GetObjectItemCaseSensitive(a.spec, "tokens"))
         rc = cli_error("plot", "%s needs an input: --text TEXT, --tokens IDS or --tokens-file FILE", a.dir);
     char *spec = NULL, *data = NULL;

@@ -65,7 +65,7 @@ static int parse_real(const char *name, const char *v, double *out, bool *has)
     char *end;
     if (!v) return 2;
     *out = strtod(v, &end);
-    if (*end || end == v) return cli_error("probe", "%s %s: expected a number", name, v);
+    if (*end || end == v) return cli_arg_error("probe", "%s %s: expected a number", name, v);
     *has = true;
     return 0;
 }
@@ -88,14 +88,14 @@ static int parse_opt(int argc, char **argv, int *i, probe_args *a)
     else if (cli_opt(argc, argv, i, "--seed", &v) || cli_opt(argc, argv, i, "--max-iter", &v)) {
         if (!v) return 2;
         long *num = strcmp(name, "--seed") && strncmp(name, "--seed=", 7) ? &a->max_iter : &a->seed;
-        if (!cli_parse_int(v, num)) return cli_error("probe", "%s %s: expected an integer", name, v);
+        if (!cli_parse_int(v, num)) return cli_arg_error("probe", "%s %s: expected an integer", name, v);
         if (num == &a->max_iter) a->has_iter = true;
         return 0;
     } else if (cli_flag(argv, *i, "--no-standardize")) { a->no_std = true; return 0; }
     else if (cli_flag(argv, *i, "--json")) { a->json = true; return 0; }
-    else if (argv[*i][0] == '-') return cli_error("probe", "unknown option %s (see arrakis probe --help)", argv[*i]);
+    else if (argv[*i][0] == '-') return cli_arg_error("probe", "unknown option %s", argv[*i]);
     else if (!a->dir) { a->dir = argv[*i]; return 0; }
-    else return cli_error("probe", "unexpected argument %s", argv[*i]);
+    else return cli_arg_error("probe", "unexpected argument %s", argv[*i]);
     if (!v) return 2;
     *str = v;
     return 0;
@@ -109,7 +109,7 @@ static int site_params(const probe_args *a, cJSON *p)
         int32_t *ids = NULL;
         int n = cli_parse_ids("probe", a->layers, &ids);
         if (n < 0) return 2;
-        if (!n) { free(ids); return cli_error("probe", "--layers %s: expected all or a list such as 0,2", a->layers); }
+        if (!n) { free(ids); return cli_arg_error("probe", "--layers %s: expected all or a list such as 0,2", a->layers); }
         cJSON *l = cJSON_AddArrayToObject(p, "layers");
         for (int i = 0; i < n; i++) cJSON_AddItemToArray(l, cJSON_CreateNumber(ids[i]));
         free(ids);
@@ -120,7 +120,7 @@ static int site_params(const probe_args *a, cJSON *p)
     else if (!strncmp(a->pos, "token:", 6)) {
         cJSON *t = cJSON_AddObjectToObject(p, "pos");
         cJSON_AddStringToObject(t, "token", a->pos + 6);
-    } else return cli_error("probe", "--pos %s: expected last, an index or token:TOKEN", a->pos);
+    } else return cli_arg_error("probe", "--pos %s: expected last, an index or token:TOKEN", a->pos);
     return 0;
 }
 
@@ -220,9 +220,9 @@ int cmd_probe(int argc, char **argv)
         int rc = parse_opt(argc, argv, &i, &a);
         if (rc) return rc;
     }
-    if (!a.dir) return cli_error("probe", "missing MODEL_DIR (see arrakis probe --help)");
-    if (!a.data == !a.truth) return cli_error("probe", "give one of --data FILE.jsonl (a probe) or --truth PAIRS.jsonl");
-    if (a.direction && !a.truth) return cli_error("probe", "--direction goes with --truth");
+    if (!a.dir) return cli_arg_error("probe", "missing MODEL_DIR");
+    if (!a.data == !a.truth) return cli_arg_error("probe", "give one of --data FILE.jsonl (a probe) or --truth PAIRS.jsonl");
+    if (a.direction && !a.truth) return cli_arg_error("probe", "--direction goes with --truth");
     cJSON *params = cJSON_CreateObject();
     int rc = build_params(&a, params);
     char *text = rc ? NULL : cJSON_PrintUnformatted(params), *result = NULL;

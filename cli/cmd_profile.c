@@ -18,27 +18,41 @@ static void usage(void)
            "example: arrakis profile MODEL_DIR --text \"The Eiffel Tower is in\" --json\n");
 }
 
+/* The arguments into the out-parameters: 0, -1 after --help, or an exit
+ * code after reporting (the caller frees `in` either way). */
+static int parse_args(int argc, char **argv, const char **dir, const char **hooks, bool *json, long *top,
+                      cli_inputs *in)
+{
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
+        int used = cli_inputs_arg(in, argc, argv, &i);
+        if (used < 0) return 2;
+        if (used) continue;
+        if (cli_opt(argc, argv, &i, "--hooks", &v)) { if (!v) return 2; *hooks = v; }
+        else if (cli_opt(argc, argv, &i, "--top", &v)) {
+            if (!v) return 2;
+            if (!cli_parse_int(v, top)) return cli_arg_error("profile", "--top %s: expected a count", v);
+        } else if (cli_flag(argv, i, "--json")) *json = true;
+        else if (argv[i][0] == '-') return cli_arg_error("profile", "unknown option %s", argv[i]);
+        else if (!*dir) *dir = argv[i];
+        else return cli_arg_error("profile", "unexpected argument %s", argv[i]);
+    }
+    if (!*dir) return cli_arg_error("profile", "missing MODEL_DIR");
+    return 0;
+}
+
 int cmd_profile(int argc, char **argv)
 {
-    const char *dir = NULL, *hooks = NULL, *v;
+    const char *dir = NULL, *hooks = NULL;
     bool json = false;
     long top = 10;
     cli_inputs inputs = {0};
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return 0; }
-        int used = cli_inputs_arg(&inputs, argc, argv, &i);
-        if (used < 0) return 2;
-        if (used) continue;
-        if (cli_opt(argc, argv, &i, "--hooks", &v)) { if (!v) return 2; hooks = v; }
-        else if (cli_opt(argc, argv, &i, "--top", &v)) {
-            if (!v) return 2;
-            if (!cli_parse_int(v, &top)) return cli_error("profile", "--top %s: expected a count", v);
-        } else if (cli_flag(argv, i, "--json")) json = true;
-        else if (argv[i][0] == '-') return cli_error("profile", "unknown option %s (see arrakis profile --help)", argv[i]);
-        else if (!dir) dir = argv[i];
-        else return cli_error("profile", "unexpected argument %s", argv[i]);
+    int prc = parse_args(argc, argv, &dir, &hooks, &json, &top, &inputs);
+    if (prc) {
+        cli_inputs_free(&inputs);
+        return prc < 0 ? 0 : prc;
     }
-    if (!dir) return cli_error("profile", "missing MODEL_DIR (see arrakis profile --help)");
     ark_model *m;
     if (ark_model_open(dir, &m) != ARK_OK) { cli_inputs_free(&inputs); return cli_lib_error("profile", NULL); }
     cli_batch batch = {0};

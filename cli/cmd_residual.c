@@ -64,13 +64,13 @@ static int parse_args(int argc, char **argv, res_args *a)
         else if (cli_flag(argv, i, "--mid")) { a->mid = true; continue; }
         else if (cli_flag(argv, i, "--cosine-per-position")) { a->cos_pos = true; continue; }
         else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (argv[i][0] == '-') return cli_error("residual", "unknown option %s (see arrakis residual --help)", argv[i]);
+        else if (argv[i][0] == '-') return cli_arg_error("residual", "unknown option %s", argv[i]);
         else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_error("residual", "unexpected argument %s", argv[i]);
+        else return cli_arg_error("residual", "unexpected argument %s", argv[i]);
         if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_error("residual", "%s %s: expected an integer", name, v);
+        if (!cli_parse_int(v, num)) return cli_arg_error("residual", "%s %s: expected an integer", name, v);
     }
-    if (!a->dir) return cli_error("residual", "missing MODEL_DIR (see arrakis residual --help)");
+    if (!a->dir) return cli_arg_error("residual", "missing MODEL_DIR");
     return 0;
 }
 

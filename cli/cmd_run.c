@@ -123,23 +123,28 @@ int cmd_run(int argc, char **argv)
     cli_interv iv = {0};
     unsigned process = 0;
     for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return 0; }
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); rc = -1; break; }
         int used = cli_inputs_arg(&inputs, argc, argv, &i);
         if (!used) used = cli_interv_arg(&iv, argc, argv, &i);
         if (!used) used = cli_process_arg(argc, argv, &i, &process);
-        if (used < 0) return 2;
+        if (used < 0) { rc = 2; break; }
         if (used) continue;
-        if (cli_opt(argc, argv, &i, "--hooks", &v)) { if (!v) return 2; if (n_hooks < 64) hooks[n_hooks++] = v; }
-        else if (cli_opt(argc, argv, &i, "--out", &v)) { if (!v) return 2; out = v; }
+        if (cli_opt(argc, argv, &i, "--hooks", &v)) { if (!v) { rc = 2; break; } if (n_hooks < 64) hooks[n_hooks++] = v; }
+        else if (cli_opt(argc, argv, &i, "--out", &v)) { if (!v) { rc = 2; break; } out = v; }
         else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
-            if (!v) return 2;
-            if (!cli_parse_int(v, &k) || k < 1) return cli_error("run", "--top-k %s: expected a positive integer", v);
+            if (!v) { rc = 2; break; }
+            if (!cli_parse_int(v, &k) || k < 1) { rc = cli_arg_error("run", "--top-k %s: expected a positive integer", v); break; }
         } else if (cli_flag(argv, i, "--json")) json = true;
-        else if (argv[i][0] == '-') return cli_error("run", "unknown option %s (see arrakis run --help)", argv[i]);
+        else if (argv[i][0] == '-') { rc = cli_arg_error("run", "unknown option %s", argv[i]); break; }
         else if (!dir) dir = argv[i];
-        else return cli_error("run", "unexpected argument %s", argv[i]);
+        else { rc = cli_arg_error("run", "unexpected argument %s", argv[i]); break; }
     }
-    if (!dir) return cli_error("run", "missing MODEL_DIR (see arrakis run --help)");
+    if (!rc && !dir) rc = cli_arg_error("run", "missing MODEL_DIR");
+    if (rc) { /* --help (rc -1) or an argument error */
+        cli_inputs_free(&inputs);
+        cli_interv_free(&iv);
+        return rc < 0 ? 0 : rc;
+    }
     ark_model *m = NULL;
     if (ark_model_open(dir, &m) != ARK_OK) {
         cli_inputs_free(&inputs);

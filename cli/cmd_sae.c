@@ -57,7 +57,7 @@ typedef struct sae_args {
 static int set_long(const char *opt, const char *v, long lo, long *out)
 {
     if (!v) return 2;
-    if (!cli_parse_int(v, out) || *out < lo) return cli_error("sae", "%s %s: expected an integer >= %ld", opt, v, lo);
+    if (!cli_parse_int(v, out) || *out < lo) return cli_arg_error("sae", "%s %s: expected an integer >= %ld", opt, v, lo);
     return 0;
 }
 
@@ -66,7 +66,7 @@ static int set_num(const char *opt, const char *v, const char **out)
     char *end;
     if (!v) return 2;
     double x = strtod(v, &end);
-    if (*end || end == v || !isfinite(x)) return cli_error("sae", "%s %s: expected a number", opt, v);
+    if (*end || end == v || !isfinite(x)) return cli_arg_error("sae", "%s %s: expected a number", opt, v);
     *out = v;
     return 0;
 }
@@ -99,9 +99,9 @@ static int parse_opt(int argc, char **argv, int *i, sae_args *a)
     else if (cli_flag(argv, *i, "--no-eval")) a->no_eval = true;
     else if (cli_flag(argv, *i, "--no-ce")) a->no_ce = true;
     else if (cli_flag(argv, *i, "--json")) a->json = true;
-    else if (argv[*i][0] == '-') return cli_error("sae", "unknown option %s (see arrakis sae --help)", argv[*i]);
+    else if (argv[*i][0] == '-') return cli_arg_error("sae", "unknown option %s", argv[*i]);
     else if (a->n_pos < 2) a->pos[a->n_pos++] = argv[*i];
-    else return cli_error("sae", "unexpected argument %s", argv[*i]);
+    else return cli_arg_error("sae", "unexpected argument %s", argv[*i]);
     return 0;
 }
 
@@ -117,7 +117,7 @@ static int build(sae_args *a, cJSON *p, const char **model_dir)
     if (!train && !sae_dir) return cli_error("sae", "%s: missing SAE_DIR (see arrakis sae --help)", a->sub);
     if (sae_dir) cJSON_AddStringToObject(p, "sae", sae_dir);
     bool rows = a->inputs.n > 0 || a->inputs.tokens_file || a->data;
-    if (a->acts && (rows || *model_dir)) return cli_error("sae", "--activations excludes MODEL_DIR and --data/--text/--tokens");
+    if (a->acts && (rows || *model_dir)) return cli_arg_error("sae", "--activations excludes MODEL_DIR and --data/--text/--tokens");
     if (!a->acts && !*model_dir) return cli_error("sae", "%s: give MODEL_DIR with --data, or --activations FILE", a->sub);
     if (!a->acts && !rows) return cli_error("sae", "no data: give --data FILE.jsonl, --tokens-file FILE, --text or --tokens");
     if (!strcmp(a->sub, "features") && a->acts) return cli_error("sae", "features needs MODEL_DIR and --data (contexts are tokens)");
@@ -140,7 +140,7 @@ static int build(sae_args *a, cJSON *p, const char **model_dir)
     if (!train) return 0;
     if (!a->d_sae) return cli_error("sae", "train: --d-sae N is required");
     if (!a->out) return cli_error("sae", "train: --out DIR is required (the SAE is saved there)");
-    if (a->has_k && a->l1) return cli_error("sae", "train: give --k (TopK) or --l1 (ReLU + L1), not both");
+    if (a->has_k && a->l1) return cli_arg_error("sae", "train: give --k (TopK) or --l1 (ReLU + L1), not both");
     if (!a->acts && !a->hook) return cli_error("sae", "train: --hook HOOK is required with MODEL_DIR");
     if (a->hook) cJSON_AddStringToObject(p, "hook", a->hook);
     cJSON_AddNumberToObject(p, "d_sae", (double)a->d_sae);
@@ -243,10 +243,11 @@ static int run_tool(const char *model_dir, const char *op, const char *params, c
 
 int cmd_sae(int argc, char **argv)
 {
-    if (argc < 2 || cli_flag(argv, 1, "--help") || cli_flag(argv, 1, "-h")) { usage(); return argc < 2 ? 2 : 0; }
+    if (argc < 2) return cli_arg_error("sae", "missing the subcommand: train, eval or features");
+    if (cli_flag(argv, 1, "--help") || cli_flag(argv, 1, "-h")) { usage(); return 0; }
     sae_args a = {.sub = argv[1], .feature = -1, .before = -1, .after = -1, .top = -1};
     if (strcmp(a.sub, "train") && strcmp(a.sub, "eval") && strcmp(a.sub, "features"))
-        return cli_error("sae", "unknown subcommand \"%s\" (train, eval, features)", a.sub);
+        return cli_arg_error("sae", "unknown subcommand \"%s\": expected train, eval or features", a.sub);
     int rc = 0;
     for (int i = 2; i < argc && !rc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); cli_inputs_free(&a.inputs); return 0; }

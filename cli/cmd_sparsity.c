@@ -55,7 +55,7 @@ typedef struct sp_args {
 static int parse_long(const char *opt, const char *v, long lo, long *out)
 {
     if (!v) return 2;
-    if (!cli_parse_int(v, out) || *out < lo) return cli_error("sparsity", "%s %s: expected an integer >= %ld", opt, v, lo);
+    if (!cli_parse_int(v, out) || *out < lo) return cli_arg_error("sparsity", "%s %s: expected an integer >= %ld", opt, v, lo);
     return 0;
 }
 
@@ -64,7 +64,7 @@ static int parse_double(const char *opt, const char *v, double *out)
     char *end;
     if (!v) return 2;
     *out = strtod(v, &end);
-    if (*end || end == v || !isfinite(*out)) return cli_error("sparsity", "%s %s: expected a number", opt, v);
+    if (*end || end == v || !isfinite(*out)) return cli_arg_error("sparsity", "%s %s: expected a number", opt, v);
     return 0;
 }
 
@@ -87,9 +87,9 @@ static int parse_opt(int argc, char **argv, int *i, sp_args *a)
     else if (cli_flag(argv, *i, "--global")) a->global = true;
     else if (cli_flag(argv, *i, "--no-examples")) a->no_examples = true;
     else if (cli_flag(argv, *i, "--json")) a->json = true;
-    else if (argv[*i][0] == '-') return cli_error("sparsity", "unknown option %s (see arrakis sparsity --help)", argv[*i]);
+    else if (argv[*i][0] == '-') return cli_arg_error("sparsity", "unknown option %s", argv[*i]);
     else if (!a->dir) a->dir = argv[*i];
-    else return cli_error("sparsity", "unexpected argument %s", argv[*i]);
+    else return cli_arg_error("sparsity", "unexpected argument %s", argv[*i]);
     return 0;
 }
 
@@ -103,14 +103,14 @@ static int parse_args(int argc, char **argv, sp_args *a)
         int rc = parse_opt(argc, argv, &i, a);
         if (rc) return rc;
     }
-    if (!a->dir) return cli_error("sparsity", "missing MODEL_DIR (see arrakis sparsity --help)");
+    if (!a->dir) return cli_arg_error("sparsity", "missing MODEL_DIR");
     int sources = (a->data != NULL) + (a->inputs.tokens_file != NULL) + (a->inputs.n > 0);
     if (sources == 0) return cli_error("sparsity", "no data: give --data FILE.jsonl, --tokens-file FILE, --text or --tokens");
-    if (sources > 1) return cli_error("sparsity", "give one of --data, --tokens-file and --text/--tokens");
-    if (a->has_prune && !(a->prune >= 0 && a->prune <= 1)) return cli_error("sparsity", "--prune %g: expected a fraction in 0..1", a->prune);
-    if (!a->has_prune && !a->hook) return cli_error("sparsity", "--hook: give the hook point, e.g. blocks.0.mlp.hook_post");
+    if (sources > 1) return cli_arg_error("sparsity", "give one of --data, --tokens-file and --text/--tokens");
+    if (a->has_prune && !(a->prune >= 0 && a->prune <= 1)) return cli_arg_error("sparsity", "--prune %g: expected a fraction in 0..1", a->prune);
+    if (!a->has_prune && !a->hook) return cli_arg_error("sparsity", "--hook: give the hook point, e.g. blocks.0.mlp.hook_post");
     if (!a->has_prune && (a->matrices || a->layers || a->global || a->out))
-        return cli_error("sparsity", "--matrices, --layers, --global and --out go with --prune");
+        return cli_arg_error("sparsity", "--matrices, --layers, --global and --out go with --prune");
     return 0;
 }
 

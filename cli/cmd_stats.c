@@ -34,11 +34,14 @@ static void usage(void)
            "  arrakis stats bootstrap a.json b.json --paired --method percentile --alpha 0.1\n");
 }
 
-/* Read FILE as a JSON array of at least 2 numbers into *x. Returns the count, or -1 (message printed). */
-static long read_sample(const char *path, double **x)
+/* Read FILE (sample `which`, A or B) as a JSON array of
+ * at least 2 numbers into *x. Returns the count, or -1 (message printed). */
+static long read_sample(const char *which, const char *path, double **x)
 {
     char *text;
-    if (ark_read_text(path, &text, NULL) != ARK_OK) return cli_lib_error("stats", NULL), -1;
+    if (ark_read_text(path, &text, NULL) != ARK_OK)
+        return cli_error("stats", "sample %s: %s (give a JSON file holding an array of numbers such as [1.5, 2, 3])",
+                         which, ark_errmsg()), -1;
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithOpts(text, &end, 1);
     free(text);
@@ -98,32 +101,32 @@ static int parse_option(int argc, char **argv, int *i, stats_args *a)
     else if (cli_opt(argc, argv, i, "--alpha", &v)) {
         if (!v) return 2;
         if (!parse_double(v, &a->opts.alpha) || !(a->opts.alpha > 0 && a->opts.alpha < 1))
-            return cli_error("stats", "--alpha %s: expected a number in (0, 1)", v);
+            return cli_arg_error("stats", "--alpha %s: expected a number in (0, 1)", v);
     } else if (cli_opt(argc, argv, i, "--samples", &v)) {
         if (!v) return 2;
-        if (!cli_parse_int(v, &n) || n < 1) return cli_error("stats", "--samples %s: expected a positive count", v);
+        if (!cli_parse_int(v, &n) || n < 1) return cli_arg_error("stats", "--samples %s: expected a positive count", v);
         a->opts.samples = n;
     } else if (cli_opt(argc, argv, i, "--seed", &v)) {
         if (!v) return 2;
         char *end;
         errno = 0;
         unsigned long long s = strtoull(v, &end, 10);
-        if (errno || end == v || *end || v[0] == '-') return cli_error("stats", "--seed %s: expected a non-negative integer", v);
+        if (errno || end == v || *end || v[0] == '-') return cli_arg_error("stats", "--seed %s: expected a non-negative integer", v);
         a->opts.seed = s;
     } else if (cli_opt(argc, argv, i, "--exact-limit", &v)) {
         if (!v) return 2;
         if (!cli_parse_int(v, &n) || n < 0 || n > 1000000000)
-            return cli_error("stats", "--exact-limit %s: expected a count from 0 (never exact) to 1000000000", v);
+            return cli_arg_error("stats", "--exact-limit %s: expected a count from 0 (never exact) to 1000000000", v);
         a->opts.exact_limit = n == 0 ? -1 : (double)n;
     } else if (cli_opt(argc, argv, i, "--alternative", &v)) {
         if (!v) return 2;
         if (ark_alternative_parse(v, &a->opts.alternative) != ARK_OK)
-            return cli_error("stats", "--alternative %s: expected two-sided, greater or less", v);
+            return cli_arg_error("stats", "--alternative %s: expected two-sided, greater or less", v);
     } else if (cli_opt(argc, argv, i, "--method", &v)) {
         if (!v) return 2;
         if (!strcmp(v, "bca")) a->opts.boot_method = ARK_BOOT_BCA;
         else if (!strcmp(v, "percentile")) a->opts.boot_method = ARK_BOOT_PERCENTILE;
-        else return cli_error("stats", "--method %s: expected bca or percentile", v);
+        else return cli_arg_error("stats", "--method %s: expected bca or percentile", v);
     } else return -1;
     return 0;
 }
@@ -134,17 +137,17 @@ static int parse_args(int argc, char **argv, stats_args *a)
     if (!strcmp(t, "ttest") || !strcmp(t, "t")) a->test = ARK_STATS_TTEST;
     else if (!strcmp(t, "perm") || !strcmp(t, "permutation")) a->test = ARK_STATS_PERMUTATION;
     else if (!strcmp(t, "bootstrap") || !strcmp(t, "boot")) a->test = ARK_STATS_BOOTSTRAP;
-    else return cli_error("stats", "unknown test \"%s\": expected ttest, perm or bootstrap (see arrakis stats --help)", t);
+    else return cli_arg_error("stats", "unknown test \"%s\": expected ttest, perm or bootstrap", t);
     int nfiles = 0;
     for (int i = 2; i < argc; i++) {
         int rc = parse_option(argc, argv, &i, a);
         if (rc > 0) return rc;
         if (rc == 0) continue;
-        if (argv[i][0] == '-' && argv[i][1]) return cli_error("stats", "unknown option %s (see arrakis stats --help)", argv[i]);
-        if (nfiles == 2) return cli_error("stats", "unexpected argument %s (two files: A.json B.json)", argv[i]);
+        if (argv[i][0] == '-' && argv[i][1]) return cli_arg_error("stats", "unknown option %s", argv[i]);
+        if (nfiles == 2) return cli_arg_error("stats", "unexpected argument %s (two files: A.json B.json)", argv[i]);
         a->files[nfiles++] = argv[i];
     }
-    if (nfiles < 2) return cli_error("stats", "missing %s (usage: arrakis stats %s A.json B.json ...)", nfiles ? "B.json" : "A.json and B.json", t);
+    if (nfiles < 2) return cli_arg_error("stats", "missing %s (usage: arrakis stats %s A.json B.json ...)", nfiles ? "B.json" : "A.json and B.json", t);
     return 0;
 }
 
@@ -152,17 +155,17 @@ int cmd_stats(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return 0; }
-    if (argc < 2) return cli_error("stats", "missing the test: ttest, perm or bootstrap (see arrakis stats --help)");
+    if (argc < 2) return cli_arg_error("stats", "missing the test: ttest, perm or bootstrap");
     stats_args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
     double *x = NULL, *y = NULL;
-    long nx = read_sample(a.files[0], &x), ny = nx < 0 ? -1 : read_sample(a.files[1], &y);
+    long nx = read_sample("A", a.files[0], &x), ny = nx < 0 ? -1 : read_sample("B", a.files[1], &y);
     if (nx < 0 || ny < 0) { free(x); free(y); return 1; }
     if (a.opts.paired && nx != ny) {
         free(x);
         free(y);
-        return cli_error("stats", "--paired needs samples of equal length: %s has %ld values, %s has %ld", a.files[0], nx,
+        return cli_arg_error("stats", "--paired needs samples of equal length: %s has %ld values, %s has %ld", a.files[0], nx,
                          a.files[1], ny);
     }
     ark_stats_result r;

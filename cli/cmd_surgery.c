@@ -110,7 +110,7 @@ static int add_edit(cJSON *edits, const char *opt, const char *v)
     return 0;
 bad:
     cJSON_Delete(e);
-    return cli_error("surgery", "%s %s: malformed (see arrakis surgery --help)", opt, v);
+    return cli_arg_error("surgery", "%s %s: malformed", opt, v);
 }
 
 static void print_result(const cJSON *r)
@@ -151,12 +151,12 @@ int cmd_surgery(int argc, char **argv)
         if (edit || rc) continue;
         if (cli_opt(argc, argv, &i, "--out", &v)) { if (!v) rc = 2; out = v; }
         else if (cli_flag(argv, i, "--json")) json = true;
-        else if (argv[i][0] == '-') rc = cli_error("surgery", "unknown option %s (see arrakis surgery --help)", argv[i]);
+        else if (argv[i][0] == '-') rc = cli_arg_error("surgery", "unknown option %s", argv[i]);
         else if (!dir) dir = argv[i];
-        else rc = cli_error("surgery", "unexpected argument %s", argv[i]);
+        else rc = cli_arg_error("surgery", "unexpected argument %s", argv[i]);
     }
     bool compare = inputs.n > 0 || inputs.tokens_file;
-    if (!rc && !dir) rc = cli_error("surgery", "missing MODEL_DIR (see arrakis surgery --help)");
+    if (!rc && !dir) rc = cli_arg_error("surgery", "missing MODEL_DIR");
     if (!rc && cJSON_GetArraySize(edits) == 0) rc = cli_error("surgery", "no edits given (--delete-layer, --permute, ...)");
     if (!rc && !out && !compare) rc = cli_error("surgery", "--out DIR: give the folder to write the edited model to");
     cli_tool_ctx ctx = {0};

@@ -65,18 +65,18 @@ static int parse_args(int argc, char **argv, svd_args *a)
         else if (cli_opt(argc, argv, &i, "--circuit", &v)) { if (!v) return 2; a->circuit = v; continue; }
         else if (cli_opt(argc, argv, &i, "--readout", &v)) { if (!v) return 2; a->readout = v; continue; }
         else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (argv[i][0] == '-') return cli_error("svd", "unknown option %s (see arrakis svd --help)", argv[i]);
+        else if (argv[i][0] == '-') return cli_arg_error("svd", "unknown option %s", argv[i]);
         else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_error("svd", "unexpected argument %s", argv[i]);
+        else return cli_arg_error("svd", "unexpected argument %s", argv[i]);
         if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_error("svd", "%s %s: expected an integer", name, v);
+        if (!cli_parse_int(v, num)) return cli_arg_error("svd", "%s %s: expected an integer", name, v);
     }
-    if (!a->dir) return cli_error("svd", "missing MODEL_DIR (see arrakis svd --help)");
-    if (!a->has_layer) return cli_error("svd", "missing --layer L");
-    if (!a->circuit) return cli_error("svd", "missing --circuit ov|qk|mlp-in|mlp-out");
+    if (!a->dir) return cli_arg_error("svd", "missing MODEL_DIR");
+    if (!a->has_layer) return cli_arg_error("svd", "missing --layer L");
+    if (!a->circuit) return cli_arg_error("svd", "missing --circuit ov|qk|mlp-in|mlp-out");
     bool attn = !strcmp(a->circuit, "ov") || !strcmp(a->circuit, "qk");
-    if (attn && a->head < 0) return cli_error("svd", "--circuit %s needs --head H", a->circuit);
-    if (a->top_k < 0 || a->vectors < 0) return cli_error("svd", "--top-k and --vectors take counts >= 0");
+    if (attn && a->head < 0) return cli_arg_error("svd", "--circuit %s needs --head H", a->circuit);
+    if (a->top_k < 0 || a->vectors < 0) return cli_arg_error("svd", "--top-k and --vectors take counts >= 0");
     return 0;
 }
 

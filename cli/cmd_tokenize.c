@@ -22,7 +22,11 @@ static const char tokenize_usage[] =
     "  --special    add the tokenizer's special tokens (BOS, ...) as Hugging Face's\n"
     "               add_special_tokens=True does\n"
     "  --offsets    (with --jsonl) also give \"offsets\": [[start, end], ...], byte spans\n"
-    "               of the tokens in the UTF-8 text\n";
+    "               of the tokens in the UTF-8 text\n"
+    "\n"
+    "examples:\n"
+    "  echo \"Gaishar Tastei lives in\" | arrakis tokenize ../shared/fixtures/trained/facts-llama\n"
+    "  echo '{\"text\": \"Hello world\"}' | arrakis tokenize MODEL_DIR --jsonl --offsets --special\n";
 
 static const char detokenize_usage[] =
     "usage: arrakis detokenize PATH [--jsonl] [--skip-special]\n"
@@ -31,7 +35,11 @@ static const char detokenize_usage[] =
     "  plain mode      reads ids (separated by spaces, commas or newlines) from stdin\n"
     "                  and prints the text\n"
     "  --jsonl         each input line is {\"ids\": [...]}; each output line {\"text\": ...}\n"
-    "  --skip-special  leave out special tokens\n";
+    "  --skip-special  leave out special tokens\n"
+    "\n"
+    "examples:\n"
+    "  echo 5,12,40 | arrakis detokenize ../shared/fixtures/trained/facts-llama\n"
+    "  echo '{\"ids\": [1, 5, 12]}' | arrakis detokenize MODEL_DIR --jsonl --skip-special\n";
 
 /* A JSON string literal of s[0,n) (which may hold U+0000).  Like the
  * fixtures' cases.jsonl, U+007F-U+009F, U+2028 and U+2029 are escaped too,
@@ -69,7 +77,9 @@ static void json_str(FILE *f, const char *s, size_t n)
 
 static int open_tokenizer(const char *cmd, const char *path, ark_tokenizer **t)
 {
-    if (ark_tokenizer_open(path, t) != ARK_OK) return cli_lib_error(cmd, "cannot load the tokenizer");
+    if (ark_tokenizer_open(path, t) != ARK_OK)
+        return cli_error(cmd, "cannot load the tokenizer: %s (PATH is a model folder with a tokenizer.json, or the file)",
+                         ark_errmsg());
     return 0;
 }
 
@@ -179,15 +189,11 @@ int cmd_tokenize(int argc, char **argv)
         } else if (cli_flag(argv, i, "--special")) special = true;
         else if (cli_flag(argv, i, "--jsonl")) jsonl = true;
         else if (cli_flag(argv, i, "--offsets")) offsets = true;
-        else if (argv[i][0] == '-' || path) {
-            fputs(tokenize_usage, stderr);
-            return 2;
-        } else path = argv[i];
+        else if (argv[i][0] == '-') return cli_arg_error("tokenize", "unknown option %s", argv[i]);
+        else if (path) return cli_arg_error("tokenize", "unexpected argument %s (the text is read from stdin)", argv[i]);
+        else path = argv[i];
     }
-    if (!path) {
-        fputs(tokenize_usage, stderr);
-        return 2;
-    }
+    if (!path) return cli_arg_error("tokenize", "missing PATH, a model folder or a tokenizer.json");
     ark_tokenizer *t;
     if (open_tokenizer("tokenize", path, &t)) return 1;
     int rc = 0;
@@ -313,15 +319,11 @@ int cmd_detokenize(int argc, char **argv)
             return 0;
         } else if (cli_flag(argv, i, "--skip-special")) skip = true;
         else if (cli_flag(argv, i, "--jsonl")) jsonl = true;
-        else if (argv[i][0] == '-' || path) {
-            fputs(detokenize_usage, stderr);
-            return 2;
-        } else path = argv[i];
+        else if (argv[i][0] == '-') return cli_arg_error("detokenize", "unknown option %s", argv[i]);
+        else if (path) return cli_arg_error("detokenize", "unexpected argument %s (the ids are read from stdin)", argv[i]);
+        else path = argv[i];
     }
-    if (!path) {
-        fputs(detokenize_usage, stderr);
-        return 2;
-    }
+    if (!path) return cli_arg_error("detokenize", "missing PATH, a model folder or a tokenizer.json");
     ark_tokenizer *t;
     if (open_tokenizer("detokenize", path, &t)) return 1;
     int rc = jsonl ? detokenize_jsonl(t, skip) : detokenize_plain(t, skip);

@@ -33,18 +33,19 @@ int cmd_tool(int argc, char **argv)
         if (cli_flag(argv, i, "--list")) { list_tools(); return 0; }
         if (cli_opt(argc, argv, &i, "--params", &v)) { if (!v) return 2; params = v; }
         else if (cli_opt(argc, argv, &i, "--op", &v)) { if (!v) return 2; op = v; }
-        else if (argv[i][0] == '-') return cli_error("tool", "unknown option %s (see arrakis tool --help)", argv[i]);
+        else if (argv[i][0] == '-') return cli_arg_error("tool", "unknown option %s", argv[i]);
         else if (!key) key = argv[i];
         else if (!dir) dir = argv[i];
-        else return cli_error("tool", "unexpected argument %s", argv[i]);
+        else return cli_arg_error("tool", "unexpected argument %s", argv[i]);
     }
-    if (!key || !dir) return cli_error("tool", "usage: arrakis tool KEY [--op OP] --params JSON MODEL_DIR (arrakis tool --list)");
+    if (!key) return cli_arg_error("tool", "missing KEY, the tool to run (arrakis tool --list lists them)");
     if (!ark_tool_find(key)) {
         ark_tool *t;
         ark_tool_env env = {0};
         ark_tool_new(key, &env, &t);
         return cli_lib_error("tool", NULL);
     }
+    if (!dir) return cli_arg_error("tool", "missing MODEL_DIR (usage: arrakis tool KEY [--op OP] --params JSON MODEL_DIR)");
     cli_tool_ctx ctx;
     int rc = cli_tool_open("tool", dir, &ctx);
     char *result = NULL;

@@ -75,9 +75,9 @@ static int parse_args(int argc, char **argv, trace_args *a)
         else if (cli_opt(argc, argv, &i, "--neuron", &v)) dst = &a->neuron;
         else if (cli_opt(argc, argv, &i, "--scale", &v)) dst = &a->scale;
         else if (cli_opt(argc, argv, &i, "--positions", &v)) dst = &a->positions;
-        else if (argv[i][0] == '-') return cli_error("trace", "unknown option %s (see arrakis trace --help)", argv[i]);
+        else if (argv[i][0] == '-') return cli_arg_error("trace", "unknown option %s", argv[i]);
         else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_error("trace", "unexpected argument %s", argv[i]);
+        else return cli_arg_error("trace", "unexpected argument %s", argv[i]);
         if (!v) return 2;
         *dst = v;
     }
@@ -88,7 +88,7 @@ static int add_int(cJSON *p, const char *key, const char *opt, const char *s)
 {
     long n;
     if (!s) return 0;
-    if (!cli_parse_int(s, &n)) return cli_error("trace", "%s %s: expected an integer", opt, s);
+    if (!cli_parse_int(s, &n)) return cli_arg_error("trace", "%s %s: expected an integer", opt, s);
     cJSON_AddNumberToObject(p, key, n);
     return 0;
 }
@@ -112,7 +112,7 @@ static cJSON *positions_json(const char *s)
     while (*c) {
         char *end;
         long v = strtol(c, &end, 10);
-        if (end == c || (*end && *end != ',')) { cJSON_Delete(a); cli_error("trace", "--positions %s: expected all, last, subject or integers separated by commas", s); return NULL; }
+        if (end == c || (*end && *end != ',')) { cJSON_Delete(a); cli_arg_error("trace", "--positions %s: expected all, last, subject or integers separated by commas", s); return NULL; }
         cJSON_AddItemToArray(a, cJSON_CreateNumber(v));
         c = *end ? end + 1 : end;
     }
@@ -122,13 +122,13 @@ static cJSON *positions_json(const char *s)
 static int fact_params(const trace_args *a, cJSON *p)
 {
     if (a->facts) {
-        if (a->prompt || a->tokens) return cli_error("trace", "give either --facts FILE or one prompt (--prompt / --tokens), not both");
+        if (a->prompt || a->tokens) return cli_arg_error("trace", "give either --facts FILE or one prompt (--prompt / --tokens), not both");
         cJSON_AddStringToObject(p, "facts_file", a->facts);
         return 0;
     }
-    if (!a->prompt && !a->tokens) return cli_error("trace", "give --prompt TEXT --subject TEXT --answer TOKEN, or --facts FILE.jsonl");
-    if (a->prompt && a->tokens) return cli_error("trace", "give --prompt or --tokens, not both");
-    if (!a->answer) return cli_error("trace", "--answer is required with --prompt / --tokens");
+    if (!a->prompt && !a->tokens) return cli_arg_error("trace", "give --prompt TEXT --subject TEXT --answer TOKEN, or --facts FILE.jsonl");
+    if (a->prompt && a->tokens) return cli_arg_error("trace", "give --prompt or --tokens, not both");
+    if (!a->answer) return cli_arg_error("trace", "--answer is required with --prompt / --tokens");
     if (a->prompt) cJSON_AddStringToObject(p, "prompt", a->prompt);
     if (a->subject) cJSON_AddStringToObject(p, "subject", a->subject);
     cJSON *x;
@@ -153,13 +153,13 @@ static int build_params(const trace_args *a, cJSON *p)
     if (a->neuron) {
         int L, N, k = 0;
         if (sscanf(a->neuron, "%d.%d%n", &L, &N, &k) != 2 || a->neuron[k])
-            return cli_error("trace", "--neuron %s: expected LAYER.NEURON, e.g. 3.117", a->neuron);
+            return cli_arg_error("trace", "--neuron %s: expected LAYER.NEURON, e.g. 3.117", a->neuron);
         cJSON_AddNumberToObject(p, "layer", L);
         cJSON_AddNumberToObject(p, "neuron", N);
         if (a->scale) {
             char *end;
             double s = strtod(a->scale, &end);
-            if (end == a->scale || *end) return cli_error("trace", "--scale %s: expected a number", a->scale);
+            if (end == a->scale || *end) return cli_arg_error("trace", "--scale %s: expected a number", a->scale);
             cJSON_AddNumberToObject(p, "scale", s);
         }
         if (a->positions) {
@@ -173,9 +173,9 @@ static int build_params(const trace_args *a, cJSON *p)
         }
         return 0;
     }
-    if (a->scale || a->positions) return cli_error("trace", "--scale and --positions go with --neuron L.N");
-    if (a->only_recalled && !a->facts) return cli_error("trace", "--only-recalled goes with --facts");
-    if (!a->facts && !a->subject && !a->span) return cli_error("trace", "--subject is required for tracing (the text to corrupt)");
+    if (a->scale || a->positions) return cli_arg_error("trace", "--scale and --positions go with --neuron L.N");
+    if (a->only_recalled && !a->facts) return cli_arg_error("trace", "--only-recalled goes with --facts");
+    if (!a->facts && !a->subject && !a->span) return cli_arg_error("trace", "--subject is required for tracing (the text to corrupt)");
     if ((rc = add_int(p, "samples", "--samples", a->samples)) || (rc = add_int(p, "window", "--window", a->window)) ||
         (rc = add_int(p, "seed", "--seed", a->seed)))
         return rc;
@@ -290,7 +290,7 @@ int cmd_trace(int argc, char **argv)
     trace_args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc < 0 ? 0 : rc;
-    if (!a.dir) return cli_error("trace", "usage: arrakis trace MODEL_DIR (--prompt TEXT --subject TEXT --answer TOKEN | --facts FILE) (see --help)");
+    if (!a.dir) return cli_arg_error("trace", "missing MODEL_DIR (usage: arrakis trace MODEL_DIR (--prompt TEXT --subject TEXT --answer TOKEN | --facts FILE); see arrakis trace --help)");
     cJSON *p = cJSON_CreateObject();
     if ((rc = build_params(&a, p))) { cJSON_Delete(p); return rc; }
     if (!a.json && !a.per_fact && a.facts && !a.neuron) cJSON_AddBoolToObject(p, "per_fact", false);

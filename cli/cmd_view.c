@@ -84,33 +84,33 @@ static int parse_args(int argc, char **argv, view_args *a)
         } else if (cli_opt(argc, argv, &i, "--layer", &v)) {
             long l;
             if (!v) return 2;
-            if (!cli_parse_int(v, &l)) return cli_error("view", "--layer \"%s\": expected an integer", v);
+            if (!cli_parse_int(v, &l)) return cli_arg_error("view", "--layer \"%s\": expected an integer", v);
             cJSON_AddNumberToObject(a->spec, "layer", l);
         } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
             long k;
             if (!v) return 2;
-            if (!cli_parse_int(v, &k) || k < 1) return cli_error("view", "--top-k \"%s\": expected an integer >= 1", v);
+            if (!cli_parse_int(v, &k) || k < 1) return cli_arg_error("view", "--top-k \"%s\": expected an integer >= 1", v);
             cJSON_AddNumberToObject(a->spec, "top_k", k);
         } else if (cli_opt(argc, argv, &i, "--values", &v)) { if (!v) return 2; cJSON_AddStringToObject(a->spec, "values", v); }
         else if (cli_opt(argc, argv, &i, "--title", &v)) { if (!v) return 2; a->title = v; }
         else if (cli_opt(argc, argv, &i, "--from", &v)) { if (!v) return 2; a->from = v; }
         else if (cli_opt(argc, argv, &i, "--out", &v)) { if (!v) return 2; a->out = v; }
-        else if (argv[i][0] == '-' && argv[i][1]) return cli_error("view", "unknown option %s (see arrakis view --help)", argv[i]);
+        else if (argv[i][0] == '-' && argv[i][1]) return cli_arg_error("view", "unknown option %s", argv[i]);
         else if (!a->kind) a->kind = argv[i];
         else if (!a->dir) a->dir = argv[i];
-        else return cli_error("view", "unexpected argument \"%s\"", argv[i]);
+        else return cli_arg_error("view", "unexpected argument \"%s\"", argv[i]);
     }
     return 0;
 }
 
 static int check_args(const view_args *a)
 {
-    if (!a->kind) return cli_error("view", "missing the view: attention, lens or tokens");
+    if (!a->kind) return cli_arg_error("view", "missing the view: attention, lens or tokens");
     if (strcmp(a->kind, "attention") && strcmp(a->kind, "lens") && strcmp(a->kind, "tokens"))
-        return cli_error("view", "unknown view \"%s\" (expected attention, lens or tokens)", a->kind);
-    if (!a->out) return cli_error("view", "missing --out FILE.html");
-    if (!a->from && !a->dir) return cli_error("view", "give MODEL_DIR (with --text or --tokens) or --from DATA.json");
-    if (a->from && a->dir) return cli_error("view", "give MODEL_DIR or --from, not both");
+        return cli_arg_error("view", "unknown view \"%s\": expected attention, lens or tokens", a->kind);
+    if (!a->out) return cli_arg_error("view", "missing --out FILE.html");
+    if (!a->from && !a->dir) return cli_arg_error("view", "give MODEL_DIR (with --text or --tokens) or --from DATA.json");
+    if (a->from && a->dir) return cli_arg_error("view", "give MODEL_DIR or --from, not both");
     if (a->dir && !a->n_inputs) return cli_error("view", "%s needs an input: --text TEXT, --tokens IDS or --tokens-file FILE", a->dir);
     return 0;
 }

@@ -67,17 +67,17 @@ static int parse_args(int argc, char **argv, wr_args *a)
         else if (cli_opt(argc, argv, &i, "--direction", &v)) { if (!v) return 2; a->direction = v; continue; }
         else if (cli_opt(argc, argv, &i, "--flow", &v)) { if (!v) return 2; a->flow = v; continue; }
         else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (argv[i][0] == '-') return cli_error("write-read", "unknown option %s (see arrakis write-read --help)", argv[i]);
+        else if (argv[i][0] == '-') return cli_arg_error("write-read", "unknown option %s", argv[i]);
         else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_error("write-read", "unexpected argument %s", argv[i]);
+        else return cli_arg_error("write-read", "unexpected argument %s", argv[i]);
         if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_error("write-read", "%s %s: expected an integer", name, v);
+        if (!cli_parse_int(v, num)) return cli_arg_error("write-read", "%s %s: expected an integer", name, v);
     }
-    if (!a->dir) return cli_error("write-read", "missing MODEL_DIR (see arrakis write-read --help)");
-    if (!a->direction) return cli_error("write-read", "missing --direction (token:ID, token:STRING, head:L.H or file:PATH[:KEY])");
-    if (a->top < 0) return cli_error("write-read", "--top %ld: expected 0 (all) or a positive count", a->top);
+    if (!a->dir) return cli_arg_error("write-read", "missing MODEL_DIR");
+    if (!a->direction) return cli_arg_error("write-read", "missing --direction (token:ID, token:STRING, head:L.H or file:PATH[:KEY])");
+    if (a->top < 0) return cli_arg_error("write-read", "--top %ld: expected 0 (all) or a positive count", a->top);
     if (a->flow && !a->inputs.n && !a->inputs.tokens_file)
-        return cli_error("write-read", "--flow needs a prompt (--text, --tokens or --tokens-file)");
+        return cli_arg_error("write-read", "--flow needs a prompt (--text, --tokens or --tokens-file)");
     return 0;
 }
 
@@ -179,7 +179,7 @@ static int add_flow(const wr_args *a, cJSON *p)
     if (!a->flow) return 0;
     int32_t *ids = NULL;
     int n = cli_parse_ids("write-read", a->flow, &ids);
-    if (n != 2) { free(ids); return n < 0 ? 2 : cli_error("write-read", "--flow %s: expected SRC,DST", a->flow); }
+    if (n != 2) { free(ids); return n < 0 ? 2 : cli_arg_error("write-read", "--flow %s: expected SRC,DST", a->flow); }
     int fl[2] = {ids[0], ids[1]};
     free(ids);
     cJSON_AddItemToObject(p, "flow", cJSON_CreateIntArray(fl, 2));

@@ -47,6 +47,27 @@ static void usage(FILE *f)
             ark_version());
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fputs("\nexamples (a first session, from the repository root):\n"
+          "  M=../shared/fixtures/trained/facts-llama\n"
+          "  arrakis info $M                                            # family, sizes, hook points\n"
+          "  arrakis run $M --text \"Gaishar Tastei lives in\" --top-k 5  # next-token predictions\n"
+          "  arrakis heads $M --repeat-random 20                        # previous-token/induction heads\n"
+          "  arrakis lens $M --text \"Gaishar Tastei lives in\" --pos -1  # logit lens, layer by layer\n"
+          "  arrakis exp run SPEC.yaml --dir experiments                # a logged, versioned experiment (docs/bench.md)\n"
+          "\ndocumentation: README.md, docs/api.md (the C API), docs/tools.md, docs/bench.md, docs/plots.md\n",
+          f);
+}
+
+/* "unknown command" in one line, with a suggestion when one is close. */
+static int unknown_command(const char *name)
+{
+    const char *names[sizeof commands / sizeof commands[0]];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) names[i] = commands[i].name;
+    const char *near = cli_closest(name, names, sizeof names / sizeof names[0]);
+    fprintf(stderr, "arrakis: error: unknown command \"%s\" (arrakis --help lists the commands)", name);
+    if (near) fprintf(stderr, "; did you mean \"%s\"?", near);
+    fputc('\n', stderr);
+    return 2;
 }
 
 int main(int argc, char **argv)
@@ -60,8 +81,9 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "arrakis: error: unknown command \"%s\"\n\n", argv[1]);
-    usage(stderr);
-    return 2;
+        if (!strcmp(argv[1], commands[i].name)) {
+            cli_set_command(commands[i].name);
+            return commands[i].fn(argc - 1, argv + 1);
+        }
+    return unknown_command(argv[1]);
 }
