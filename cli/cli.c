@@ -24,6 +24,8 @@ static const char *current_cmd = NULL;
 
 void cli_set_command(const char *name) { current_cmd = name; }
 
+const char *cli_command(void) { return current_cmd ? current_cmd : ""; }
+
 int cli_arg_error(const char *cmd, const char *fmt, ...)
 {
     char msg[1024];

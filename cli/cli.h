@@ -48,6 +48,9 @@ int cli_arg_error(const char *cmd, const char *fmt, ...) __attribute__((format(p
 /* Name the subcommand being run (main does it), so that cli_opt's "needs a
  * value" message names it and its --help. */
 void cli_set_command(const char *name);
+/* That name ("" before main set it), for shared helpers that report
+ * argument errors without being given the command (cli_process_arg). */
+const char *cli_command(void);
 /* The name in names[0..n) closest to word (a typo or a prefix), or NULL
  * when none is close: for "did you mean" hints. */
 const char *cli_closest(const char *word, const char *const *names, size_t n);
