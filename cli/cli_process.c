@@ -13,7 +13,7 @@ int cli_process_arg(int argc, char **argv, int *i, unsigned *flags)
     if (!v) return -1;
     unsigned f;
     if (ark_process_parse(v, &f) != ARK_OK) {
-        fprintf(stderr, "arrakis: error: --process: %s\n", ark_errmsg());
+        cli_arg_error(cli_command(), "--process: %s", ark_errmsg());
         return -1;
     }
     *flags |= f;

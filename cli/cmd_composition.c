@@ -32,7 +32,7 @@ static void usage(void)
            "OV_A OV_B and the composed QK terms OV_A QK_B (query side) and QK_B OV_A^T (key side), each as\n"
            "its Frobenius norm and top singular values.\n\n" CLI_PROCESS_USAGE "\n"
            "examples:\n"
-           "  arrakis composition ../shared/fixtures/trained/induction-gpt2 --mode k --top 5\n"
+           "  arrakis composition models/induction-words --mode k --top 5\n"
            "  arrakis composition MODEL_DIR --min-z 3 --baseline-samples 500 --seed 1\n"
            "  arrakis composition MODEL_DIR --pair 0.1,1.0 --process fold-ln,center-writing\n"
            "  arrakis composition MODEL_DIR --mode all --top 0 --json\n");

@@ -287,9 +287,10 @@ static int exp_report(exp_args *a)
 
 int cmd_exp(int argc, char **argv)
 {
-    if (argc < 2 || cli_flag(argv, 1, "--help") || cli_flag(argv, 1, "-h") || cli_flag(argv, 1, "help")) {
+    if (argc < 2) return cli_arg_error("exp", "missing the subcommand: run, list, show, diff, export or report");
+    if (cli_flag(argv, 1, "--help") || cli_flag(argv, 1, "-h") || cli_flag(argv, 1, "help")) {
         usage();
-        return argc < 2 ? 2 : 0;
+        return 0;
     }
     const char *sub = argv[1];
     static const struct {

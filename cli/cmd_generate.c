@@ -71,7 +71,12 @@ int cmd_generate(int argc, char **argv)
     unsigned process = 0;
     int rc = 0;
     for (int i = 1; i < argc && !rc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return 0; }
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
+            usage();
+            cli_inputs_free(&inputs);
+            cli_interv_free(&iv);
+            return 0;
+        }
         int used = cli_inputs_arg(&inputs, argc, argv, &i);
         if (!used) used = cli_interv_arg(&iv, argc, argv, &i);
         if (!used) used = cli_process_arg(argc, argv, &i, &process);

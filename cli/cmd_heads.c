@@ -50,7 +50,7 @@ static void usage(void)
            "ablation also has \"per_row\": {\"clean\": [row], \"ablated\": [layer][head][row], \"counts\": [row]} (each\n"
            "row's own metric; the human output is unchanged).\n\n"
            "examples:\n"
-           "  arrakis heads ../shared/fixtures/trained/induction-gpt2 --repeat-random 24 --batch 50 --seed 1\n"
+           "  arrakis heads models/induction-words --repeat-random 12 --batch 24 --seed 1 --bos 1 --id-range 2,56\n"
            "  arrakis heads MODEL_DIR --tokens-file eval.jsonl --ablate zero --metric loss --targets repeated\n"
            "  arrakis heads MODEL_DIR --text \"When Mary and John went to the store, John gave a drink to\" \\\n"
            "      --method tl --exclude-bos --detect duplicate,induction --json\n"

@@ -96,7 +96,7 @@ int cmd_info(int argc, char **argv)
             printf("usage: arrakis info MODEL_DIR [--json]\n\n"
                    "Describe a Hugging Face model folder: family, sizes, heads, kv heads, head dim,\n"
                    "MLP width, vocab, parameter count, dtype on disk, norm, positions, hook points.\n\n"
-                   "example: arrakis info ../shared/fixtures/models/llama --json\n");
+                   "example: arrakis info models/induction-words --json\n");
             return 0;
         } else if (argv[i][0] == '-') return cli_arg_error("info", "unknown option %s", argv[i]);
         else if (!dir) dir = argv[i];

@@ -138,7 +138,7 @@ int cmd_surgery(int argc, char **argv)
                                       "--merge-heads"};
     int rc = 0;
     for (int i = 1; i < argc && !rc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); cJSON_Delete(p); return 0; }
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); cJSON_Delete(p); cli_inputs_free(&inputs); return 0; }
         int used = cli_inputs_arg(&inputs, argc, argv, &i);
         if (used < 0) { rc = 2; break; }
         if (used) continue;

@@ -36,7 +36,7 @@ static void usage(void)
            "  %s"
            "  --json           every singular value and each shown direction's tokens as JSON\n\n"
            "examples:\n"
-           "  arrakis svd ../shared/fixtures/trained/induction-gpt2 --layer 1 --head 0 --circuit ov --vectors 3\n"
+           "  arrakis svd models/induction-words --layer 1 --head 2 --circuit ov --vectors 3\n"
            "  arrakis svd MODEL_DIR --layer 0 --circuit mlp-out --top-k 5 --json\n",
            CLI_PROCESS_USAGE);
 }

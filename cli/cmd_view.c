@@ -31,7 +31,7 @@ static void usage(void)
            "                                        0_mlp_out, embed; default: all of them)\n"
            "Only the first --text/--tokens row is shown.  --from reads the view's data (docs/plots.md).\n\n"
            "examples:\n"
-           "  arrakis view attention ../shared/fixtures/trained/induction-gpt2 --tokens 5,9,23,5,9,23 --out a.html\n"
+           "  arrakis view attention models/induction-words --text \"a red fox . a red fox\" --out a.html\n"
            "  arrakis view lens MODEL_DIR --text \"Gaishar Tastei lives in\" --out lens.html\n"
            "  arrakis view tokens MODEL_DIR --text \"...\" --values dla:Prague --out dla.html\n");
 }

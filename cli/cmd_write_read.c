@@ -37,7 +37,7 @@ static void usage(void)
            "with every head's numbers as [layer][head] arrays.  Norm scales are not folded in unless\n"
            "--process fold-ln.\n\n" CLI_PROCESS_USAGE "\n"
            "examples:\n"
-           "  arrakis write-read ../shared/fixtures/trained/induction-gpt2 --direction token:17\n"
+           "  arrakis write-read models/induction-words --direction token:dog\n"
            "  arrakis write-read MODEL_DIR --direction \"token: Paris\" --text \"The Eiffel Tower is in\"\n"
            "  arrakis write-read MODEL_DIR --direction head:0.1 --tokens 5,9,2,5,9,2 --flow 1,4\n"
            "  arrakis write-read MODEL_DIR --direction file:probe.safetensors:weight --json\n");

@@ -47,13 +47,14 @@ static void usage(FILE *f)
             ark_version());
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
-    fputs("\nexamples (a first session, from the repository root):\n"
-          "  M=../shared/fixtures/trained/facts-llama\n"
-          "  arrakis info $M                                            # family, sizes, hook points\n"
-          "  arrakis run $M --text \"Gaishar Tastei lives in\" --top-k 5  # next-token predictions\n"
-          "  arrakis heads $M --repeat-random 20                        # previous-token/induction heads\n"
-          "  arrakis lens $M --text \"Gaishar Tastei lives in\" --pos -1  # logit lens, layer by layer\n"
-          "  arrakis exp run SPEC.yaml --dir experiments                # a logged, versioned experiment (docs/bench.md)\n"
+    fputs("\nexamples (a first session, from the repository root; the shipped model, models/induction-words):\n"
+          "  M=models/induction-words  S=\"the red fox jumps over the lazy dog . the red fox jumps over the lazy\"\n"
+          "  arrakis info $M                                       # family, sizes, hook points\n"
+          "  arrakis run $M --text \"$S\" --top-k 5                 # next-token predictions\n"
+          "  arrakis heads $M --repeat-random 12 --bos 1           # previous-token/induction heads\n"
+          "  arrakis lens $M --text \"$S\" --pos -1                 # logit lens, layer by layer\n"
+          "  arrakis exp run examples/investigation.yaml           # a logged, versioned experiment (docs/bench.md)\n"
+          "  arrakis exp report induction_circuit --out report     # ... as an HTML report\n"
           "\ndocumentation: README.md, docs/api.md (the C API), docs/tools.md, docs/bench.md, docs/plots.md\n",
           f);
 }

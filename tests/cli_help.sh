@@ -57,6 +57,8 @@ expect_error "unknown command" 'unknown command "frobnicate" \(arrakis --help li
 expect_error "did you mean" 'unknown command "lense".*did you mean "lens"' "$ark" lense
 expect_error "prefix of a command" 'did you mean "attribute"' "$ark" attr
 expect_error "missing MODEL_DIR" 'arrakis lens: error: missing MODEL_DIR.*see arrakis lens --help' "$ark" lens
+expect_error "exp without subcommand" 'arrakis exp: error: missing the subcommand: run, list, show, diff, export or report \(see arrakis exp --help\)' "$ark" exp
+expect_error "--process" 'arrakis lens: error: --process: processing step "foo".*see arrakis lens --help' "$ark" lens "$ind" --tokens 1,2 --process foo
 expect_error "unknown option" 'unknown option --frob .*see arrakis run --help' "$ark" run "$ind" --tokens 1,2 --frob
 expect_error "missing value" 'arrakis lens: error: --top-k needs a value \(see arrakis lens --help\)' \
   "$ark" lens "$ind" --tokens 1,2 --top-k
