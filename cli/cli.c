@@ -1,11 +1,14 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arrakis/core.h"
+#include "cli_input.h"
+#include "cli_process.h"
 
 int cli_error(const char *cmd, const char *fmt, ...)
 {
@@ -81,6 +84,75 @@ bool cli_parse_int(const char *s, long *out)
     if (errno || end == s || *end != '\0') return false;
     *out = v;
     return true;
+}
+
+/* Store the value v of option o; 0, or 1 after reporting a bad value. */
+static int store_value(const char *cmd, const cli_option *o, const char *v)
+{
+    if (o->kind == CLI_STR) {
+        *(const char **)o->dst = v;
+        return 0;
+    }
+    if (o->kind == CLI_INT) {
+        long n;
+        if (!cli_parse_int(v, &n) || (o->has_min && n < o->min)) {
+            if (o->expect) return cli_arg_error(cmd, "%s %s: expected %s", o->name, v, o->expect);
+            if (o->has_min) return cli_arg_error(cmd, "%s %s: expected an integer >= %ld", o->name, v, o->min);
+            return cli_arg_error(cmd, "%s %s: expected an integer", o->name, v);
+        }
+        *(long *)o->dst = n;
+        return 0;
+    }
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || (o->finite && !isfinite(x)))
+        return cli_arg_error(cmd, "%s %s: expected %s", o->name, v, o->expect ? o->expect : "a number");
+    *(double *)o->dst = x;
+    return 0;
+}
+
+/* argv[*i] against the table: 1 used, 0 not an option of it, or
+ * -(exit code) after an error. */
+static int table_arg(const cli_spec *s, int argc, char **argv, int *i)
+{
+    for (const cli_option *o = s->opts; o && o->name; o++) {
+        const char *v;
+        if (o->kind == CLI_FLAG) {
+            if (!cli_flag(argv, *i, o->name)) continue;
+            *(bool *)o->dst = true;
+        } else {
+            if (!cli_opt(argc, argv, i, o->name, &v)) continue;
+            if (!v) return -2;
+            if (store_value(s->cmd, o, v)) return -1;
+        }
+        if (o->seen) *o->seen = true;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_parse(const cli_spec *s, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
+            s->usage();
+            return -1;
+        }
+        int used = s->inputs ? cli_inputs_arg(s->inputs, argc, argv, &i) : 0;
+        if (!used && s->process) used = cli_process_arg(argc, argv, &i, s->process);
+        if (!used && s->arg) used = s->arg(s->arg_ctx, argc, argv, &i);
+        if (used < 0) return 2;
+        if (used) continue;
+        used = table_arg(s, argc, argv, &i);
+        if (used < 0) return -used;
+        if (used) continue;
+        if (argv[i][0] == '-') return cli_arg_error(s->cmd, "unknown option %s", argv[i]);
+        if (s->dir && !*s->dir) *s->dir = argv[i];
+        else return cli_arg_error(s->cmd, "unexpected argument %s", argv[i]);
+    }
+    if (s->dir && !*s->dir && !s->dir_optional)
+        return cli_arg_error(s->cmd, "%s", s->dir_missing ? s->dir_missing : "missing MODEL_DIR");
+    return 0;
 }
 
 int cli_parse_ids(const char *cmd, const char *s, int32_t **ids)

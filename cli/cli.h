@@ -64,6 +64,71 @@ bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value
 /* True when argv[i] is exactly `name` (a boolean flag). */
 bool cli_flag(char **argv, int i, const char *name);
 
+/* ---- declarative argument parsing ----
+ *
+ * A subcommand lists its options in a table and hands it to cli_parse with
+ * what else it takes (model inputs, --process, one positional MODEL_DIR).
+ * Every argument is read in order: --help/-h prints the usage; the inputs
+ * (--text/--tokens/--tokens-file), --process and the command's own `arg`
+ * hook come next; then the table; then "unknown option X" for anything else
+ * starting with '-', the positional, and "unexpected argument X".  Choices,
+ * ranges and combinations the table cannot say are checked by the command
+ * afterwards. */
+typedef enum {
+    CLI_FLAG,   /* bool *: set to true */
+    CLI_STR,    /* const char **: the value (the last given wins) */
+    CLI_INT,    /* long *: a whole decimal number */
+    CLI_DOUBLE, /* double *: a number (strtod) */
+} cli_kind;
+
+typedef struct cli_option {
+    const char *name;   /* "--top-k"; also read as "--top-k=V" (not for CLI_FLAG) */
+    cli_kind kind;
+    void *dst;          /* by kind, above */
+    bool *seen;         /* NULL, or set to true when the option is given */
+    bool has_min;       /* CLI_INT: reject values below min */
+    long min;
+    bool finite;        /* CLI_DOUBLE: reject inf and nan */
+    const char *expect; /* the "NAME V: expected ..." text for a bad value; NULL: "an integer"
+                         * ("an integer >= MIN" with has_min) or "a number" */
+} cli_option;
+
+/* Table entries, with the destination's type checked; more fields may
+ * follow as designated initializers:
+ *   CLI_INT_OPT("--pos", &a->pos, .seen = &a->has_pos)
+ *   CLI_INT_OPT("--batch", &a->batch, CLI_MIN(1))  */
+#define CLI_FLAG_OPT(n, d, ...) {.name = (n), .kind = CLI_FLAG, .dst = (1 ? (d) : (bool *)0), __VA_ARGS__}
+#define CLI_STR_OPT(n, d, ...) {.name = (n), .kind = CLI_STR, .dst = (1 ? (d) : (const char **)0), __VA_ARGS__}
+#define CLI_INT_OPT(n, d, ...) {.name = (n), .kind = CLI_INT, .dst = (1 ? (d) : (long *)0), __VA_ARGS__}
+#define CLI_DOUBLE_OPT(n, d, ...) {.name = (n), .kind = CLI_DOUBLE, .dst = (1 ? (d) : (double *)0), __VA_ARGS__}
+/* An integer of at least `lo` (inside CLI_INT_OPT). */
+#define CLI_MIN(lo) .has_min = true, .min = (lo)
+/* The end of a table. */
+#define CLI_OPT_END {.name = NULL}
+
+typedef struct cli_spec {
+    const char *cmd;          /* the subcommand, for messages */
+    void (*usage)(void);      /* printed on stdout for --help / -h */
+    const cli_option *opts;   /* ended by an entry with a NULL name; NULL: none */
+    struct cli_inputs *inputs; /* NULL: no --text/--tokens/--tokens-file */
+    unsigned *process;        /* NULL: no --process */
+    const char **dir;         /* the one positional (MODEL_DIR); NULL: none */
+    bool dir_optional;        /* no "missing MODEL_DIR" when it is absent */
+    const char *dir_missing;  /* the message when it is absent (NULL: "missing MODEL_DIR") */
+    /* NULL, or the command's own arguments with cli_inputs_arg's contract:
+     * 1 when argv[*i] (and its value) was used, 0 when not, -1 after an error
+     * was reported. */
+    int (*arg)(void *ctx, int argc, char **argv, int *i);
+    void *arg_ctx;
+} cli_spec;
+
+/* Parse argv[1..argc) by `s`.  Returns 0; -1 after --help printed the usage
+ * (the command exits 0); or the exit code after an error was reported on
+ * stderr (2 for a missing value or a bad input/--process, 1 otherwise).
+ * What was stored before an error (s->inputs' list) is the caller's to
+ * free. */
+int cli_parse(const cli_spec *s, int argc, char **argv);
+
 /* Parse "12,7,99" into a fresh int32 array (caller frees). Returns the count,
  * or -1 with a message on stderr. */
 int cli_parse_ids(const char *cmd, const char *s, int32_t **ids);

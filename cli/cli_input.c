@@ -29,7 +29,11 @@ int cli_inputs_arg(cli_inputs *in, int argc, char **argv, int *i)
     return 1;
 }
 
-void cli_inputs_free(cli_inputs *in) { free(in->items); }
+void cli_inputs_free(cli_inputs *in)
+{
+    free(in->items);
+    *in = (cli_inputs){0};
+}
 
 typedef struct { int n, cap; int32_t **ids; int *len; } rows_t;
 

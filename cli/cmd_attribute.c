@@ -50,29 +50,19 @@ typedef struct attr_args {
 
 static int parse_args(int argc, char **argv, attr_args *a)
 {
-    const char *v;
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
-        int used = cli_inputs_arg(&a->inputs, argc, argv, &i);
-        if (!used) used = cli_process_arg(argc, argv, &i, &a->process);
-        if (used < 0) return 2;
-        if (used) continue;
-        const char *name = argv[i];
-        long *num = NULL;
-        if (cli_opt(argc, argv, &i, "--pos", &v)) num = &a->pos;
-        else if (cli_opt(argc, argv, &i, "--top", &v)) num = &a->top;
-        else if (cli_opt(argc, argv, &i, "--target", &v)) { if (!v) return 2; a->target = v; continue; }
-        else if (cli_opt(argc, argv, &i, "--against", &v)) { if (!v) return 2; a->against = v; continue; }
-        else if (cli_opt(argc, argv, &i, "--by", &v)) { if (!v) return 2; a->by = v; continue; }
-        else if (cli_flag(argv, i, "--against-mean")) { a->mean = true; continue; }
-        else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (argv[i][0] == '-') return cli_arg_error("attribute", "unknown option %s", argv[i]);
-        else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_arg_error("attribute", "unexpected argument %s", argv[i]);
-        if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_arg_error("attribute", "%s %s: expected an integer", name, v);
-    }
-    if (!a->dir) return cli_arg_error("attribute", "missing MODEL_DIR");
+    const cli_option opts[] = {
+        CLI_INT_OPT("--pos", &a->pos),
+        CLI_INT_OPT("--top", &a->top),
+        CLI_STR_OPT("--target", &a->target),
+        CLI_STR_OPT("--against", &a->against),
+        CLI_STR_OPT("--by", &a->by),
+        CLI_FLAG_OPT("--against-mean", &a->mean),
+        CLI_FLAG_OPT("--json", &a->json),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "attribute", .usage = usage, .opts = opts, .inputs = &a->inputs, .process = &a->process, .dir = &a->dir};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc) return rc;
     if (!a->target) return cli_arg_error("attribute", "missing --target TOKEN (the token whose logit to attribute)");
     if (a->against && a->mean) return cli_arg_error("attribute", "--against and --against-mean exclude each other");
     if (a->top < 0) return cli_arg_error("attribute", "--top %ld: expected 0 (all) or a positive count", a->top);

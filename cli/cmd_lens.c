@@ -49,28 +49,18 @@ typedef struct lens_args {
 
 static int parse_args(int argc, char **argv, lens_args *a)
 {
-    const char *v;
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
-        int used = cli_inputs_arg(&a->inputs, argc, argv, &i);
-        if (!used) used = cli_process_arg(argc, argv, &i, &a->process);
-        if (used < 0) return 2;
-        if (used) continue;
-        const char *name = argv[i];
-        long *num = NULL;
-        if (cli_opt(argc, argv, &i, "--top-k", &v)) num = &a->top_k;
-        else if (cli_opt(argc, argv, &i, "--pos", &v)) { num = &a->pos; a->has_pos = true; }
-        else if (cli_opt(argc, argv, &i, "--target", &v)) { if (!v) return 2; a->target = v; continue; }
-        else if (cli_opt(argc, argv, &i, "--scale", &v)) { if (!v) return 2; a->scale = v; continue; }
-        else if (cli_flag(argv, i, "--mid")) { a->mid = true; continue; }
-        else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (argv[i][0] == '-') return cli_arg_error("lens", "unknown option %s", argv[i]);
-        else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_arg_error("lens", "unexpected argument %s", argv[i]);
-        if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_arg_error("lens", "%s %s: expected an integer", name, v);
-    }
-    if (!a->dir) return cli_arg_error("lens", "missing MODEL_DIR");
+    const cli_option opts[] = {
+        CLI_INT_OPT("--top-k", &a->top_k),
+        CLI_INT_OPT("--pos", &a->pos, .seen = &a->has_pos),
+        CLI_STR_OPT("--target", &a->target),
+        CLI_STR_OPT("--scale", &a->scale),
+        CLI_FLAG_OPT("--mid", &a->mid),
+        CLI_FLAG_OPT("--json", &a->json),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "lens", .usage = usage, .opts = opts, .inputs = &a->inputs, .process = &a->process, .dir = &a->dir};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc) return rc;
     if (a->top_k < 0) return cli_arg_error("lens", "--top-k %ld: expected a count >= 0", a->top_k);
     if (strcmp(a->scale, "own") && strcmp(a->scale, "cached"))
         return cli_arg_error("lens", "--scale %s: expected own or cached", a->scale);
