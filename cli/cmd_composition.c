@@ -48,35 +48,19 @@ typedef struct comp_args {
 
 static int parse_args(int argc, char **argv, comp_args *a)
 {
-    const char *v;
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
-        int used = cli_process_arg(argc, argv, &i, &a->process);
-        if (used < 0) return 2;
-        if (used) continue;
-        long *num = NULL;
-        const char *name = argv[i];
-        if (cli_opt(argc, argv, &i, "--top", &v)) num = &a->top;
-        else if (cli_opt(argc, argv, &i, "--baseline-samples", &v)) num = &a->samples;
-        else if (cli_opt(argc, argv, &i, "--seed", &v)) num = &a->seed;
-        else if (cli_opt(argc, argv, &i, "--mode", &v)) { if (!v) return 2; a->mode = v; continue; }
-        else if (cli_opt(argc, argv, &i, "--pair", &v)) { if (!v) return 2; a->pair = v; continue; }
-        else if (cli_opt(argc, argv, &i, "--min-z", &v)) {
-            char *end;
-            if (!v) return 2;
-            a->min_z = strtod(v, &end);
-            if (end == v || *end) return cli_arg_error("composition", "--min-z %s: expected a number", v);
-            a->have_min_z = true;
-            continue;
-        }
-        else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (argv[i][0] == '-') return cli_arg_error("composition", "unknown option %s", argv[i]);
-        else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_arg_error("composition", "unexpected argument %s", argv[i]);
-        if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_arg_error("composition", "%s %s: expected an integer", name, v);
-    }
-    if (!a->dir) return cli_arg_error("composition", "missing MODEL_DIR");
+    const cli_option opts[] = {
+        CLI_INT_OPT("--top", &a->top),
+        CLI_INT_OPT("--baseline-samples", &a->samples),
+        CLI_INT_OPT("--seed", &a->seed),
+        CLI_STR_OPT("--mode", &a->mode),
+        CLI_STR_OPT("--pair", &a->pair),
+        CLI_DOUBLE_OPT("--min-z", &a->min_z, .seen = &a->have_min_z),
+        CLI_FLAG_OPT("--json", &a->json),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "composition", .usage = usage, .opts = opts, .process = &a->process, .dir = &a->dir};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc) return rc;
     if (strcasecmp(a->mode, "q") && strcasecmp(a->mode, "k") && strcasecmp(a->mode, "v") && strcasecmp(a->mode, "all"))
         return cli_arg_error("composition", "--mode %s: expected q, k, v or all", a->mode);
     if (a->top < 0) return cli_arg_error("composition", "--top %ld: expected 0 (all) or a positive count", a->top);

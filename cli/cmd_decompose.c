@@ -239,30 +239,21 @@ static void row_print(const row_result *r, int b, const char *hook, bool final, 
 
 static int parse_args(int argc, char **argv, decomp_args *a)
 {
-    const char *v;
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
-        int used = cli_inputs_arg(&a->inputs, argc, argv, &i);
-        if (used < 0) return 2;
-        if (used) continue;
-        long *num = NULL;
-        const char *name = argv[i];
-        if (cli_opt(argc, argv, &i, "--layer", &v)) num = &a->layer;
-        else if (cli_opt(argc, argv, &i, "--pos", &v)) num = &a->pos;
-        else if (cli_opt(argc, argv, &i, "--top", &v)) num = &a->top;
-        else if (cli_opt(argc, argv, &i, "--target", &v)) { if (!v) return 2; a->target_s = v; continue; }
-        else if (cli_opt(argc, argv, &i, "--against", &v)) { if (!v) return 2; a->against_s = v; continue; }
-        else if (cli_flag(argv, i, "--heads")) { a->heads = true; continue; }
-        else if (cli_flag(argv, i, "--neurons")) { a->neurons = true; continue; }
-        else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (cli_flag(argv, i, "--vectors")) { a->vectors = true; continue; }
-        else if (argv[i][0] == '-') return cli_arg_error("decompose", "unknown option %s", argv[i]);
-        else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_arg_error("decompose", "unexpected argument %s", argv[i]);
-        if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_arg_error("decompose", "%s %s: expected an integer", name, v);
-    }
-    if (!a->dir) return cli_arg_error("decompose", "missing MODEL_DIR");
+    const cli_option opts[] = {
+        CLI_INT_OPT("--layer", &a->layer),
+        CLI_INT_OPT("--pos", &a->pos),
+        CLI_INT_OPT("--top", &a->top),
+        CLI_STR_OPT("--target", &a->target_s),
+        CLI_STR_OPT("--against", &a->against_s),
+        CLI_FLAG_OPT("--heads", &a->heads),
+        CLI_FLAG_OPT("--neurons", &a->neurons),
+        CLI_FLAG_OPT("--json", &a->json),
+        CLI_FLAG_OPT("--vectors", &a->vectors),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "decompose", .usage = usage, .opts = opts, .inputs = &a->inputs, .dir = &a->dir};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc) return rc;
     if (a->against_s && !a->target_s) return cli_arg_error("decompose", "--against needs --target");
     if (a->top < 0) return cli_arg_error("decompose", "--top %ld: expected 0 (all) or a positive count", a->top);
     return 0;

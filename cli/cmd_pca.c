@@ -38,37 +38,23 @@ typedef struct pca_args {
     cli_inputs inputs;
 } pca_args;
 
-static int parse_long(const char *opt, const char *v, long lo, long *out)
-{
-    if (!v) return 2;
-    if (!cli_parse_int(v, out) || *out < lo) return cli_arg_error("pca", "%s %s: expected an integer >= %ld", opt, v, lo);
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, pca_args *a)
 {
-    const char *v;
-    for (int i = 1; i < argc; i++) {
-        int rc = 0;
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
-        int used = cli_inputs_arg(&a->inputs, argc, argv, &i);
-        if (used < 0) return 2;
-        if (used) continue;
-        if (cli_opt(argc, argv, &i, "--data", &v)) { if (!v) return 2; a->data = v; }
-        else if (cli_opt(argc, argv, &i, "--hook", &v)) { if (!v) return 2; a->hook = v; }
-        else if (cli_opt(argc, argv, &i, "--components", &v)) rc = parse_long("--components", v, 1, &a->components);
-        else if (cli_opt(argc, argv, &i, "--reconstruct", &v)) rc = parse_long("--reconstruct", v, 1, &a->reconstruct);
-        else if (cli_opt(argc, argv, &i, "--batch", &v)) rc = parse_long("--batch", v, 1, &a->batch);
-        else if (cli_opt(argc, argv, &i, "--max-len", &v)) rc = parse_long("--max-len", v, 1, &a->max_len);
-        else if (cli_opt(argc, argv, &i, "--max-prompts", &v)) rc = parse_long("--max-prompts", v, 0, &a->max_prompts);
-        else if (cli_flag(argv, i, "--vectors")) a->vectors = true;
-        else if (cli_flag(argv, i, "--json")) a->json = true;
-        else if (argv[i][0] == '-') return cli_arg_error("pca", "unknown option %s", argv[i]);
-        else if (!a->dir) a->dir = argv[i];
-        else return cli_arg_error("pca", "unexpected argument %s", argv[i]);
-        if (rc) return rc;
-    }
-    if (!a->dir) return cli_arg_error("pca", "missing MODEL_DIR");
+    const cli_option opts[] = {
+        CLI_STR_OPT("--data", &a->data),
+        CLI_STR_OPT("--hook", &a->hook),
+        CLI_INT_OPT("--components", &a->components, CLI_MIN(1)),
+        CLI_INT_OPT("--reconstruct", &a->reconstruct, CLI_MIN(1)),
+        CLI_INT_OPT("--batch", &a->batch, CLI_MIN(1)),
+        CLI_INT_OPT("--max-len", &a->max_len, CLI_MIN(1)),
+        CLI_INT_OPT("--max-prompts", &a->max_prompts, CLI_MIN(0)),
+        CLI_FLAG_OPT("--vectors", &a->vectors),
+        CLI_FLAG_OPT("--json", &a->json),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "pca", .usage = usage, .opts = opts, .inputs = &a->inputs, .dir = &a->dir};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc) return rc;
     if (!a->hook) return cli_arg_error("pca", "--hook: give the hook point, e.g. blocks.0.hook_resid_post");
     int sources = (a->data != NULL) + (a->inputs.tokens_file != NULL) + (a->inputs.n > 0);
     if (sources != 1) return cli_error("pca", sources ? "give one of --data, --tokens-file and --text/--tokens"

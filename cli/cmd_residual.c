@@ -50,28 +50,16 @@ typedef struct res_args {
 
 static int parse_args(int argc, char **argv, res_args *a)
 {
-    const char *v;
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
-        int used = cli_inputs_arg(&a->inputs, argc, argv, &i);
-        if (!used) used = cli_process_arg(argc, argv, &i, &a->process);
-        if (used < 0) return 2;
-        if (used) continue;
-        const char *name = argv[i];
-        long *num = NULL;
-        if (cli_opt(argc, argv, &i, "--pos", &v)) { num = &a->pos; a->has_pos = true; }
-        else if (cli_opt(argc, argv, &i, "--layer", &v)) num = &a->layer;
-        else if (cli_flag(argv, i, "--mid")) { a->mid = true; continue; }
-        else if (cli_flag(argv, i, "--cosine-per-position")) { a->cos_pos = true; continue; }
-        else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (argv[i][0] == '-') return cli_arg_error("residual", "unknown option %s", argv[i]);
-        else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_arg_error("residual", "unexpected argument %s", argv[i]);
-        if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_arg_error("residual", "%s %s: expected an integer", name, v);
-    }
-    if (!a->dir) return cli_arg_error("residual", "missing MODEL_DIR");
-    return 0;
+    const cli_option opts[] = {
+        CLI_INT_OPT("--pos", &a->pos, .seen = &a->has_pos),
+        CLI_INT_OPT("--layer", &a->layer),
+        CLI_FLAG_OPT("--mid", &a->mid),
+        CLI_FLAG_OPT("--cosine-per-position", &a->cos_pos),
+        CLI_FLAG_OPT("--json", &a->json),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "residual", .usage = usage, .opts = opts, .inputs = &a->inputs, .process = &a->process, .dir = &a->dir};
+    return cli_parse(&spec, argc, argv);
 }
 
 /* The mean over positions of row i of a JSON matrix. */

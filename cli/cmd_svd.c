@@ -50,28 +50,19 @@ typedef struct svd_args {
 
 static int parse_args(int argc, char **argv, svd_args *a)
 {
-    const char *v;
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
-        int used = cli_process_arg(argc, argv, &i, &a->process);
-        if (used < 0) return 2;
-        if (used) continue;
-        const char *name = argv[i];
-        long *num = NULL;
-        if (cli_opt(argc, argv, &i, "--layer", &v)) { num = &a->layer; a->has_layer = true; }
-        else if (cli_opt(argc, argv, &i, "--head", &v)) num = &a->head;
-        else if (cli_opt(argc, argv, &i, "--top-k", &v)) num = &a->top_k;
-        else if (cli_opt(argc, argv, &i, "--vectors", &v)) num = &a->vectors;
-        else if (cli_opt(argc, argv, &i, "--circuit", &v)) { if (!v) return 2; a->circuit = v; continue; }
-        else if (cli_opt(argc, argv, &i, "--readout", &v)) { if (!v) return 2; a->readout = v; continue; }
-        else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (argv[i][0] == '-') return cli_arg_error("svd", "unknown option %s", argv[i]);
-        else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_arg_error("svd", "unexpected argument %s", argv[i]);
-        if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_arg_error("svd", "%s %s: expected an integer", name, v);
-    }
-    if (!a->dir) return cli_arg_error("svd", "missing MODEL_DIR");
+    const cli_option opts[] = {
+        CLI_INT_OPT("--layer", &a->layer, .seen = &a->has_layer),
+        CLI_INT_OPT("--head", &a->head),
+        CLI_INT_OPT("--top-k", &a->top_k),
+        CLI_INT_OPT("--vectors", &a->vectors),
+        CLI_STR_OPT("--circuit", &a->circuit),
+        CLI_STR_OPT("--readout", &a->readout),
+        CLI_FLAG_OPT("--json", &a->json),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "svd", .usage = usage, .opts = opts, .process = &a->process, .dir = &a->dir};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc) return rc;
     if (!a->has_layer) return cli_arg_error("svd", "missing --layer L");
     if (!a->circuit) return cli_arg_error("svd", "missing --circuit ov|qk|mlp-in|mlp-out");
     bool attn = !strcmp(a->circuit, "ov") || !strcmp(a->circuit, "qk");

@@ -53,27 +53,17 @@ typedef struct wr_args {
 
 static int parse_args(int argc, char **argv, wr_args *a)
 {
-    const char *v;
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
-        int used = cli_inputs_arg(&a->inputs, argc, argv, &i);
-        if (!used) used = cli_process_arg(argc, argv, &i, &a->process);
-        if (used < 0) return 2;
-        if (used) continue;
-        long *num = NULL;
-        const char *name = argv[i];
-        if (cli_opt(argc, argv, &i, "--top", &v)) num = &a->top;
-        else if (cli_opt(argc, argv, &i, "--row", &v)) num = &a->row;
-        else if (cli_opt(argc, argv, &i, "--direction", &v)) { if (!v) return 2; a->direction = v; continue; }
-        else if (cli_opt(argc, argv, &i, "--flow", &v)) { if (!v) return 2; a->flow = v; continue; }
-        else if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        else if (argv[i][0] == '-') return cli_arg_error("write-read", "unknown option %s", argv[i]);
-        else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_arg_error("write-read", "unexpected argument %s", argv[i]);
-        if (!v) return 2;
-        if (!cli_parse_int(v, num)) return cli_arg_error("write-read", "%s %s: expected an integer", name, v);
-    }
-    if (!a->dir) return cli_arg_error("write-read", "missing MODEL_DIR");
+    const cli_option opts[] = {
+        CLI_INT_OPT("--top", &a->top),
+        CLI_INT_OPT("--row", &a->row),
+        CLI_STR_OPT("--direction", &a->direction),
+        CLI_STR_OPT("--flow", &a->flow),
+        CLI_FLAG_OPT("--json", &a->json),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "write-read", .usage = usage, .opts = opts, .inputs = &a->inputs, .process = &a->process, .dir = &a->dir};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc) return rc;
     if (!a->direction) return cli_arg_error("write-read", "missing --direction (token:ID, token:STRING, head:L.H or file:PATH[:KEY])");
     if (a->top < 0) return cli_arg_error("write-read", "--top %ld: expected 0 (all) or a positive count", a->top);
     if (a->flow && !a->inputs.n && !a->inputs.tokens_file)
