@@ -140,17 +140,16 @@ int cli_parse(const cli_spec *s, int argc, char **argv)
         }
         int used = s->inputs ? cli_inputs_arg(s->inputs, argc, argv, &i) : 0;
         if (!used && s->process) used = cli_process_arg(argc, argv, &i, s->process);
-        if (!used && s->arg) used = s->arg(s->arg_ctx, argc, argv, &i);
         if (used < 0) return 2;
-        if (used) continue;
-        used = table_arg(s, argc, argv, &i);
+        if (!used && s->arg) used = s->arg(s->arg_ctx, argc, argv, &i);
+        if (!used) used = table_arg(s, argc, argv, &i);
         if (used < 0) return -used;
         if (used) continue;
         if (argv[i][0] == '-') return cli_arg_error(s->cmd, "unknown option %s", argv[i]);
         if (s->dir && !*s->dir) *s->dir = argv[i];
         else return cli_arg_error(s->cmd, "unexpected argument %s", argv[i]);
     }
-    if (s->dir && !*s->dir && !s->dir_optional)
+    if (s->dir && !*s->dir)
         return cli_arg_error(s->cmd, "%s", s->dir_missing ? s->dir_missing : "missing MODEL_DIR");
     return 0;
 }

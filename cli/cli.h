@@ -112,12 +112,11 @@ typedef struct cli_spec {
     const cli_option *opts;   /* ended by an entry with a NULL name; NULL: none */
     struct cli_inputs *inputs; /* NULL: no --text/--tokens/--tokens-file */
     unsigned *process;        /* NULL: no --process */
-    const char **dir;         /* the one positional (MODEL_DIR); NULL: none */
-    bool dir_optional;        /* no "missing MODEL_DIR" when it is absent */
+    const char **dir;         /* the one positional (MODEL_DIR), required; NULL: none */
     const char *dir_missing;  /* the message when it is absent (NULL: "missing MODEL_DIR") */
-    /* NULL, or the command's own arguments with cli_inputs_arg's contract:
-     * 1 when argv[*i] (and its value) was used, 0 when not, -1 after an error
-     * was reported. */
+    /* NULL, or the command's own arguments: 1 when argv[*i] (and its value,
+     * cli_opt advancing *i) was used, 0 when not, or minus the exit code
+     * after an error was reported (-2 where cli_inputs_arg gives -1). */
     int (*arg)(void *ctx, int argc, char **argv, int *i);
     void *arg_ctx;
 } cli_spec;

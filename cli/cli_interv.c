@@ -28,6 +28,12 @@ int cli_interv_arg(cli_interv *iv, int argc, char **argv, int *i)
     return 1;
 }
 
+int cli_interv_spec_arg(void *iv, int argc, char **argv, int *i)
+{
+    int used = cli_interv_arg(iv, argc, argv, i);
+    return used < 0 ? -2 : used;
+}
+
 /* A parsed spec: hook pattern, selection, and the other fields. */
 typedef struct spec {
     char hook[256];

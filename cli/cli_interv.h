@@ -25,6 +25,8 @@ typedef struct cli_interv {
 
 /* Consume argv[*i] if it is one of the flags: 1 used, 0 not, -1 error. */
 int cli_interv_arg(cli_interv *iv, int argc, char **argv, int *i);
+/* The same as a cli_spec.arg hook (ctx: the cli_interv; -2 after an error). */
+int cli_interv_spec_arg(void *iv, int argc, char **argv, int *i);
 /* Add the interventions to `plan` (runs a clean pass first for mean
  * ablation).  Returns 0 or an exit code after reporting. */
 int cli_interv_apply(cli_interv *iv, const char *cmd, ark_model *m, const cli_batch *batch, ark_plan *plan);

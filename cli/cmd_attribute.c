@@ -51,16 +51,12 @@ typedef struct attr_args {
 static int parse_args(int argc, char **argv, attr_args *a)
 {
     const cli_option opts[] = {
-        CLI_INT_OPT("--pos", &a->pos),
-        CLI_INT_OPT("--top", &a->top),
-        CLI_STR_OPT("--target", &a->target),
-        CLI_STR_OPT("--against", &a->against),
-        CLI_STR_OPT("--by", &a->by),
-        CLI_FLAG_OPT("--against-mean", &a->mean),
-        CLI_FLAG_OPT("--json", &a->json),
-        CLI_OPT_END,
+        CLI_STR_OPT("--target", &a->target), CLI_STR_OPT("--against", &a->against), CLI_STR_OPT("--by", &a->by),
+        CLI_INT_OPT("--pos", &a->pos), CLI_INT_OPT("--top", &a->top),
+        CLI_FLAG_OPT("--against-mean", &a->mean), CLI_FLAG_OPT("--json", &a->json), CLI_OPT_END,
     };
-    cli_spec spec = {.cmd = "attribute", .usage = usage, .opts = opts, .inputs = &a->inputs, .process = &a->process, .dir = &a->dir};
+    cli_spec spec = {.cmd = "attribute", .usage = usage, .opts = opts,
+                     .inputs = &a->inputs, .process = &a->process, .dir = &a->dir};
     int rc = cli_parse(&spec, argc, argv);
     if (rc) return rc;
     if (!a->target) return cli_arg_error("attribute", "missing --target TOKEN (the token whose logit to attribute)");

@@ -49,14 +49,10 @@ typedef struct comp_args {
 static int parse_args(int argc, char **argv, comp_args *a)
 {
     const cli_option opts[] = {
-        CLI_INT_OPT("--top", &a->top),
-        CLI_INT_OPT("--baseline-samples", &a->samples),
-        CLI_INT_OPT("--seed", &a->seed),
-        CLI_STR_OPT("--mode", &a->mode),
-        CLI_STR_OPT("--pair", &a->pair),
+        CLI_STR_OPT("--mode", &a->mode), CLI_STR_OPT("--pair", &a->pair),
+        CLI_INT_OPT("--top", &a->top), CLI_INT_OPT("--baseline-samples", &a->samples), CLI_INT_OPT("--seed", &a->seed),
         CLI_DOUBLE_OPT("--min-z", &a->min_z, .seen = &a->have_min_z),
-        CLI_FLAG_OPT("--json", &a->json),
-        CLI_OPT_END,
+        CLI_FLAG_OPT("--json", &a->json), CLI_OPT_END,
     };
     cli_spec spec = {.cmd = "composition", .usage = usage, .opts = opts, .process = &a->process, .dir = &a->dir};
     int rc = cli_parse(&spec, argc, argv);

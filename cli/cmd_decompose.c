@@ -240,16 +240,10 @@ static void row_print(const row_result *r, int b, const char *hook, bool final, 
 static int parse_args(int argc, char **argv, decomp_args *a)
 {
     const cli_option opts[] = {
-        CLI_INT_OPT("--layer", &a->layer),
-        CLI_INT_OPT("--pos", &a->pos),
-        CLI_INT_OPT("--top", &a->top),
-        CLI_STR_OPT("--target", &a->target_s),
-        CLI_STR_OPT("--against", &a->against_s),
-        CLI_FLAG_OPT("--heads", &a->heads),
-        CLI_FLAG_OPT("--neurons", &a->neurons),
-        CLI_FLAG_OPT("--json", &a->json),
-        CLI_FLAG_OPT("--vectors", &a->vectors),
-        CLI_OPT_END,
+        CLI_STR_OPT("--target", &a->target_s), CLI_STR_OPT("--against", &a->against_s),
+        CLI_INT_OPT("--layer", &a->layer), CLI_INT_OPT("--pos", &a->pos), CLI_INT_OPT("--top", &a->top),
+        CLI_FLAG_OPT("--heads", &a->heads), CLI_FLAG_OPT("--neurons", &a->neurons), CLI_FLAG_OPT("--json", &a->json),
+        CLI_FLAG_OPT("--vectors", &a->vectors), CLI_OPT_END,
     };
     cli_spec spec = {.cmd = "decompose", .usage = usage, .opts = opts, .inputs = &a->inputs, .dir = &a->dir};
     int rc = cli_parse(&spec, argc, argv);

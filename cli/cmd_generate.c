@@ -25,12 +25,29 @@ static void usage(void)
            "  arrakis generate MODEL_DIR --tokens 1,2,3 --temperature 0.8 --top-p 0.9 --seed 7 --json\n");
 }
 
-static int parse_float(const char *cmd, const char *flag, const char *v, float *out)
+/* The sampling options into *o; 0, -1 after --help, or an exit code. */
+static int parse_args(int argc, char **argv, const char **dir, bool *json, ark_gen_opts *o, cli_inputs *inputs,
+                      cli_interv *iv, unsigned *process)
 {
-    char *end;
-    *out = strtof(v, &end);
-    if (end == v || *end) return cli_arg_error(cmd, "%s %s: expected a number", flag, v);
-    return 0;
+    long max_new = o->max_new, top_k = o->top_k, seed = (long)o->seed;
+    double temperature = o->temperature, top_p = o->top_p;
+    bool no_stop = false;
+    const cli_option opts[] = {
+        CLI_INT_OPT("--max-new", &max_new, CLI_MIN(0), .expect = "a count"),
+        CLI_INT_OPT("--top-k", &top_k, CLI_MIN(0), .expect = "a count"), CLI_INT_OPT("--seed", &seed),
+        CLI_DOUBLE_OPT("--temperature", &temperature), CLI_DOUBLE_OPT("--top-p", &top_p),
+        CLI_FLAG_OPT("--no-stop", &no_stop), CLI_FLAG_OPT("--json", json), CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "generate", .usage = usage, .opts = opts, .inputs = inputs, .process = process,
+                     .dir = dir, .arg = cli_interv_spec_arg, .arg_ctx = iv};
+    int rc = cli_parse(&spec, argc, argv);
+    o->max_new = (int)max_new;
+    o->top_k = (int)top_k;
+    o->seed = (uint64_t)seed;
+    o->temperature = (float)temperature;
+    o->top_p = (float)top_p;
+    if (no_stop) o->eos_id = -1;
+    return rc;
 }
 
 static void print_row(const ark_generation *g, int b, cli_vocab *vocab, cJSON *rows)
@@ -62,52 +79,19 @@ static void print_row(const ark_generation *g, int b, cli_vocab *vocab, cJSON *r
 
 int cmd_generate(int argc, char **argv)
 {
-    const char *dir = NULL, *v;
+    const char *dir = NULL;
     bool json = false;
     ark_gen_opts o = ARK_GEN_OPTS_INIT;
     o.max_new = 20;
     cli_inputs inputs = {0};
     cli_interv iv = {0};
     unsigned process = 0;
-    int rc = 0;
-    for (int i = 1; i < argc && !rc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
-            usage();
-            cli_inputs_free(&inputs);
-            cli_interv_free(&iv);
-            return 0;
-        }
-        int used = cli_inputs_arg(&inputs, argc, argv, &i);
-        if (!used) used = cli_interv_arg(&iv, argc, argv, &i);
-        if (!used) used = cli_process_arg(argc, argv, &i, &process);
-        if (used < 0) { rc = 2; continue; }
-        if (used) continue;
-        long n;
-        if (cli_opt(argc, argv, &i, "--max-new", &v)) {
-            if (!v) { rc = 2; continue; }
-            if (!cli_parse_int(v, &n) || n < 0) rc = cli_arg_error("generate", "--max-new %s: expected a count", v);
-            o.max_new = (int)n;
-        } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
-            if (!v) { rc = 2; continue; }
-            if (!cli_parse_int(v, &n) || n < 0) rc = cli_arg_error("generate", "--top-k %s: expected a count", v);
-            o.top_k = (int)n;
-        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
-            if (!v) { rc = 2; continue; }
-            if (!cli_parse_int(v, &n)) rc = cli_arg_error("generate", "--seed %s: expected an integer", v);
-            o.seed = (uint64_t)n;
-        } else if (cli_opt(argc, argv, &i, "--temperature", &v)) {
-            if (!v) { rc = 2; continue; }
-            rc = parse_float("generate", "--temperature", v, &o.temperature);
-        } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
-            if (!v) { rc = 2; continue; }
-            rc = parse_float("generate", "--top-p", v, &o.top_p);
-        } else if (cli_flag(argv, i, "--no-stop")) o.eos_id = -1;
-        else if (cli_flag(argv, i, "--json")) json = true;
-        else if (argv[i][0] == '-') rc = cli_arg_error("generate", "unknown option %s", argv[i]);
-        else if (!dir) dir = argv[i];
-        else rc = cli_arg_error("generate", "unexpected argument %s", argv[i]);
+    int rc = parse_args(argc, argv, &dir, &json, &o, &inputs, &iv, &process);
+    if (rc < 0) {
+        cli_inputs_free(&inputs);
+        cli_interv_free(&iv);
+        return 0;
     }
-    if (!rc && !dir) rc = cli_arg_error("generate", "missing MODEL_DIR");
     ark_model *m = NULL;
     if (!rc && ark_model_open(dir, &m) != ARK_OK) rc = cli_lib_error("generate", NULL);
     if (!rc) rc = cli_apply_process("generate", m, process);

@@ -66,60 +66,23 @@ typedef struct heads_args {
     cli_inputs inputs;
 } heads_args;
 
-static int parse_num(const char *name, const char *v, long *out)
-{
-    if (!v) return 2;
-    if (!cli_parse_int(v, out)) return cli_error("heads", "%s %s: expected an integer", name, v);
-    return 0;
-}
-
-static int parse_opt(int argc, char **argv, int *i, heads_args *a)
-{
-    const char *v, *name = argv[*i];
-    const char **str = NULL;
-    long *num = NULL;
-    if (cli_opt(argc, argv, i, "--detect", &v)) str = &a->detect;
-    else if (cli_opt(argc, argv, i, "--custom", &v)) str = &a->custom;
-    else if (cli_opt(argc, argv, i, "--method", &v)) str = &a->method;
-    else if (cli_opt(argc, argv, i, "--error-measure", &v)) str = &a->measure;
-    else if (cli_opt(argc, argv, i, "--ablate", &v)) str = &a->ablate;
-    else if (cli_opt(argc, argv, i, "--metric", &v)) str = &a->metric;
-    else if (cli_opt(argc, argv, i, "--targets", &v)) str = &a->targets;
-    else if (cli_opt(argc, argv, i, "--id-range", &v)) str = &a->id_range;
-    else if (cli_opt(argc, argv, i, "--repeat-random", &v)) num = &a->repeat;
-    else if (cli_opt(argc, argv, i, "--batch", &v)) num = &a->batch;
-    else if (cli_opt(argc, argv, i, "--seed", &v)) num = &a->seed;
-    else if (cli_opt(argc, argv, i, "--bos", &v)) num = &a->bos;
-    else if (cli_opt(argc, argv, i, "--period", &v)) { num = &a->period; a->has_period = true; }
-    else if (cli_opt(argc, argv, i, "--prefix", &v)) { num = &a->prefix; a->has_prefix = true; }
-    else if (cli_opt(argc, argv, i, "--threshold", &v)) {
-        char *end;
-        if (!v) return 2;
-        a->threshold = strtod(v, &end);
-        if (*end || end == v) return cli_error("heads", "--threshold %s: expected a number", v);
-        return 0;
-    } else if (cli_flag(argv, *i, "--exclude-bos")) { a->exclude_bos = true; return 0; }
-    else if (cli_flag(argv, *i, "--exclude-current")) { a->exclude_current = true; return 0; }
-    else if (cli_flag(argv, *i, "--json")) { a->json = true; return 0; }
-    else if (cli_flag(argv, *i, "--per-row")) { a->per_row = true; return 0; }
-    else if (argv[*i][0] == '-') return cli_error("heads", "unknown option %s (see arrakis heads --help)", argv[*i]);
-    else if (!a->dir) { a->dir = argv[*i]; return 0; }
-    else return cli_error("heads", "unexpected argument %s", argv[*i]);
-    if (str) { if (!v) return 2; *str = v; return 0; }
-    return parse_num(name, v, num);
-}
-
 static int parse_args(int argc, char **argv, heads_args *a)
 {
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
-        int used = cli_inputs_arg(&a->inputs, argc, argv, &i);
-        if (used < 0) return 2;
-        if (used) continue;
-        int rc = parse_opt(argc, argv, &i, a);
-        if (rc) return rc;
-    }
-    if (!a->dir) return cli_error("heads", "missing MODEL_DIR (see arrakis heads --help)");
+    const cli_option opts[] = {
+        CLI_STR_OPT("--detect", &a->detect), CLI_STR_OPT("--custom", &a->custom), CLI_STR_OPT("--method", &a->method),
+        CLI_STR_OPT("--error-measure", &a->measure), CLI_STR_OPT("--ablate", &a->ablate),
+        CLI_STR_OPT("--metric", &a->metric), CLI_STR_OPT("--targets", &a->targets),
+        CLI_STR_OPT("--id-range", &a->id_range),
+        CLI_INT_OPT("--repeat-random", &a->repeat), CLI_INT_OPT("--batch", &a->batch), CLI_INT_OPT("--seed", &a->seed),
+        CLI_INT_OPT("--bos", &a->bos), CLI_INT_OPT("--period", &a->period, .seen = &a->has_period),
+        CLI_INT_OPT("--prefix", &a->prefix, .seen = &a->has_prefix),
+        CLI_DOUBLE_OPT("--threshold", &a->threshold),
+        CLI_FLAG_OPT("--exclude-bos", &a->exclude_bos), CLI_FLAG_OPT("--exclude-current", &a->exclude_current),
+        CLI_FLAG_OPT("--json", &a->json), CLI_FLAG_OPT("--per-row", &a->per_row), CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "heads", .usage = usage, .opts = opts, .inputs = &a->inputs, .dir = &a->dir};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc) return rc;
     bool have_input = a->inputs.n || a->inputs.tokens_file;
     if (a->repeat && have_input) return cli_error("heads", "--repeat-random and --text/--tokens/--tokens-file exclude each other");
     if (!a->repeat && !have_input)

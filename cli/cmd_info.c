@@ -86,23 +86,22 @@ static void print_human(const ark_model *m, const cJSON *o)
     if (c->n_layers > 1) printf("  (blocks.1 .. blocks.%d have the same points as blocks.0)\n", c->n_layers - 1);
 }
 
+static void usage(void)
+{
+    printf("usage: arrakis info MODEL_DIR [--json]\n\n"
+           "Describe a Hugging Face model folder: family, sizes, heads, kv heads, head dim,\n"
+           "MLP width, vocab, parameter count, dtype on disk, norm, positions, hook points.\n\n"
+           "example: arrakis info models/induction-words --json\n");
+}
+
 int cmd_info(int argc, char **argv)
 {
     const char *dir = NULL;
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--json")) json = true;
-        else if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
-            printf("usage: arrakis info MODEL_DIR [--json]\n\n"
-                   "Describe a Hugging Face model folder: family, sizes, heads, kv heads, head dim,\n"
-                   "MLP width, vocab, parameter count, dtype on disk, norm, positions, hook points.\n\n"
-                   "example: arrakis info models/induction-words --json\n");
-            return 0;
-        } else if (argv[i][0] == '-') return cli_arg_error("info", "unknown option %s", argv[i]);
-        else if (!dir) dir = argv[i];
-        else return cli_arg_error("info", "unexpected argument %s", argv[i]);
-    }
-    if (!dir) return cli_arg_error("info", "missing MODEL_DIR");
+    const cli_option opts[] = {CLI_FLAG_OPT("--json", &json), CLI_OPT_END};
+    cli_spec spec = {.cmd = "info", .usage = usage, .opts = opts, .dir = &dir};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc) return rc < 0 ? 0 : rc;
     ark_model *m;
     if (ark_model_open(dir, &m) != ARK_OK) return cli_lib_error("info", NULL);
     cJSON *o = describe(m);

@@ -48,35 +48,20 @@ typedef struct kg_args {
     bool json, no_lens, causal, heads;
 } kg_args;
 
-static int parse_opt(int argc, char **argv, int *i, kg_args *a)
+static int parse_args(int argc, char **argv, kg_args *a)
 {
-    const char *v, *name = argv[*i];
-    const char **str = NULL;
-    long *num = NULL;
-    if (cli_opt(argc, argv, i, "--subjects", &v)) str = &a->subjects;
-    else if (cli_opt(argc, argv, i, "--relations", &v)) str = &a->relations;
-    else if (cli_opt(argc, argv, i, "--dot", &v)) str = &a->dot;
-    else if (cli_opt(argc, argv, i, "--stop", &v)) str = &a->stop;
-    else if (cli_opt(argc, argv, i, "--noise", &v)) str = &a->noise;
-    else if (cli_opt(argc, argv, i, "--kind", &v)) str = &a->kind;
-    else if (cli_opt(argc, argv, i, "--top-k", &v)) num = &a->top_k;
-    else if (cli_opt(argc, argv, i, "--max-tokens", &v)) num = &a->max_tokens;
-    else if (cli_opt(argc, argv, i, "--samples", &v)) num = &a->samples;
-    else if (cli_opt(argc, argv, i, "--seed", &v)) num = &a->seed;
-    else if (cli_opt(argc, argv, i, "--window", &v)) num = &a->window;
-    else if (cli_opt(argc, argv, i, "--vectors", &v)) num = &a->vectors;
-    else if (cli_opt(argc, argv, i, "--head-tokens", &v)) num = &a->head_tokens;
-    else if (cli_flag(argv, *i, "--json")) { a->json = true; return 0; }
-    else if (cli_flag(argv, *i, "--no-lens")) { a->no_lens = true; return 0; }
-    else if (cli_flag(argv, *i, "--causal")) { a->causal = true; return 0; }
-    else if (cli_flag(argv, *i, "--heads")) { a->heads = true; return 0; }
-    else if (argv[*i][0] == '-') return cli_arg_error("kg", "unknown option %s", argv[*i]);
-    else if (!a->dir) { a->dir = argv[*i]; return 0; }
-    else return cli_arg_error("kg", "unexpected argument %s", argv[*i]);
-    if (!v) return 2;
-    if (str) { *str = v; return 0; }
-    if (!cli_parse_int(v, num)) return cli_arg_error("kg", "%s %s: expected an integer", name, v);
-    return 0;
+    const cli_option opts[] = {
+        CLI_STR_OPT("--subjects", &a->subjects), CLI_STR_OPT("--relations", &a->relations),
+        CLI_STR_OPT("--dot", &a->dot), CLI_STR_OPT("--stop", &a->stop), CLI_STR_OPT("--noise", &a->noise),
+        CLI_STR_OPT("--kind", &a->kind),
+        CLI_INT_OPT("--top-k", &a->top_k), CLI_INT_OPT("--max-tokens", &a->max_tokens),
+        CLI_INT_OPT("--samples", &a->samples), CLI_INT_OPT("--seed", &a->seed), CLI_INT_OPT("--window", &a->window),
+        CLI_INT_OPT("--vectors", &a->vectors), CLI_INT_OPT("--head-tokens", &a->head_tokens),
+        CLI_FLAG_OPT("--json", &a->json), CLI_FLAG_OPT("--no-lens", &a->no_lens), CLI_FLAG_OPT("--causal", &a->causal),
+        CLI_FLAG_OPT("--heads", &a->heads), CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "kg", .usage = usage, .opts = opts, .dir = &a->dir};
+    return cli_parse(&spec, argc, argv);
 }
 
 static int build_params(const kg_args *a, cJSON *p)
@@ -188,12 +173,8 @@ static int write_dot(const kg_args *a, cJSON *out)
 int cmd_kg(int argc, char **argv)
 {
     kg_args a = {.top_k = 5, .max_tokens = 1, .samples = 10, .window = 10, .vectors = 3, .head_tokens = 8};
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return 0; }
-        int rc = parse_opt(argc, argv, &i, &a);
-        if (rc) return rc;
-    }
-    if (!a.dir) return cli_arg_error("kg", "missing MODEL_DIR");
+    int prc = parse_args(argc, argv, &a);
+    if (prc) return prc < 0 ? 0 : prc;
     if (!a.subjects || !a.relations) return cli_arg_error("kg", "give --subjects FILE and --relations FILE");
     cJSON *params = cJSON_CreateObject();
     int rc = build_params(&a, params);

@@ -50,15 +50,12 @@ typedef struct lens_args {
 static int parse_args(int argc, char **argv, lens_args *a)
 {
     const cli_option opts[] = {
-        CLI_INT_OPT("--top-k", &a->top_k),
-        CLI_INT_OPT("--pos", &a->pos, .seen = &a->has_pos),
-        CLI_STR_OPT("--target", &a->target),
-        CLI_STR_OPT("--scale", &a->scale),
-        CLI_FLAG_OPT("--mid", &a->mid),
-        CLI_FLAG_OPT("--json", &a->json),
-        CLI_OPT_END,
+        CLI_STR_OPT("--target", &a->target), CLI_STR_OPT("--scale", &a->scale),
+        CLI_INT_OPT("--top-k", &a->top_k), CLI_INT_OPT("--pos", &a->pos, .seen = &a->has_pos),
+        CLI_FLAG_OPT("--mid", &a->mid), CLI_FLAG_OPT("--json", &a->json), CLI_OPT_END,
     };
-    cli_spec spec = {.cmd = "lens", .usage = usage, .opts = opts, .inputs = &a->inputs, .process = &a->process, .dir = &a->dir};
+    cli_spec spec = {.cmd = "lens", .usage = usage, .opts = opts,
+                     .inputs = &a->inputs, .process = &a->process, .dir = &a->dir};
     int rc = cli_parse(&spec, argc, argv);
     if (rc) return rc;
     if (a->top_k < 0) return cli_arg_error("lens", "--top-k %ld: expected a count >= 0", a->top_k);

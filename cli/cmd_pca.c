@@ -41,16 +41,11 @@ typedef struct pca_args {
 static int parse_args(int argc, char **argv, pca_args *a)
 {
     const cli_option opts[] = {
-        CLI_STR_OPT("--data", &a->data),
-        CLI_STR_OPT("--hook", &a->hook),
+        CLI_STR_OPT("--data", &a->data), CLI_STR_OPT("--hook", &a->hook),
         CLI_INT_OPT("--components", &a->components, CLI_MIN(1)),
-        CLI_INT_OPT("--reconstruct", &a->reconstruct, CLI_MIN(1)),
-        CLI_INT_OPT("--batch", &a->batch, CLI_MIN(1)),
-        CLI_INT_OPT("--max-len", &a->max_len, CLI_MIN(1)),
-        CLI_INT_OPT("--max-prompts", &a->max_prompts, CLI_MIN(0)),
-        CLI_FLAG_OPT("--vectors", &a->vectors),
-        CLI_FLAG_OPT("--json", &a->json),
-        CLI_OPT_END,
+        CLI_INT_OPT("--reconstruct", &a->reconstruct, CLI_MIN(1)), CLI_INT_OPT("--batch", &a->batch, CLI_MIN(1)),
+        CLI_INT_OPT("--max-len", &a->max_len, CLI_MIN(1)), CLI_INT_OPT("--max-prompts", &a->max_prompts, CLI_MIN(0)),
+        CLI_FLAG_OPT("--vectors", &a->vectors), CLI_FLAG_OPT("--json", &a->json), CLI_OPT_END,
     };
     cli_spec spec = {.cmd = "pca", .usage = usage, .opts = opts, .inputs = &a->inputs, .dir = &a->dir};
     int rc = cli_parse(&spec, argc, argv);

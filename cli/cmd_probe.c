@@ -60,45 +60,19 @@ typedef struct probe_args {
     bool json, no_std, has_tf, has_l2, has_tol, has_iter;
 } probe_args;
 
-static int parse_real(const char *name, const char *v, double *out, bool *has)
+static int parse_args(int argc, char **argv, probe_args *a)
 {
-    char *end;
-    if (!v) return 2;
-    *out = strtod(v, &end);
-    if (*end || end == v) return cli_arg_error("probe", "%s %s: expected a number", name, v);
-    *has = true;
-    return 0;
-}
-
-static int parse_opt(int argc, char **argv, int *i, probe_args *a)
-{
-    const char *v, *name = argv[*i];
-    const char **str = NULL;
-    if (cli_opt(argc, argv, i, "--data", &v)) str = &a->data;
-    else if (cli_opt(argc, argv, i, "--truth", &v)) str = &a->truth;
-    else if (cli_opt(argc, argv, i, "--hook", &v)) str = &a->hook;
-    else if (cli_opt(argc, argv, i, "--pos", &v)) str = &a->pos;
-    else if (cli_opt(argc, argv, i, "--layers", &v)) str = &a->layers;
-    else if (cli_opt(argc, argv, i, "--control", &v)) str = &a->control;
-    else if (cli_opt(argc, argv, i, "--direction", &v)) str = &a->direction;
-    else if (cli_opt(argc, argv, i, "--save", &v)) str = &a->save;
-    else if (cli_opt(argc, argv, i, "--test-fraction", &v)) return parse_real(name, v, &a->test_fraction, &a->has_tf);
-    else if (cli_opt(argc, argv, i, "--l2", &v)) return parse_real(name, v, &a->l2, &a->has_l2);
-    else if (cli_opt(argc, argv, i, "--tol", &v)) return parse_real(name, v, &a->tol, &a->has_tol);
-    else if (cli_opt(argc, argv, i, "--seed", &v) || cli_opt(argc, argv, i, "--max-iter", &v)) {
-        if (!v) return 2;
-        long *num = strcmp(name, "--seed") && strncmp(name, "--seed=", 7) ? &a->max_iter : &a->seed;
-        if (!cli_parse_int(v, num)) return cli_arg_error("probe", "%s %s: expected an integer", name, v);
-        if (num == &a->max_iter) a->has_iter = true;
-        return 0;
-    } else if (cli_flag(argv, *i, "--no-standardize")) { a->no_std = true; return 0; }
-    else if (cli_flag(argv, *i, "--json")) { a->json = true; return 0; }
-    else if (argv[*i][0] == '-') return cli_arg_error("probe", "unknown option %s", argv[*i]);
-    else if (!a->dir) { a->dir = argv[*i]; return 0; }
-    else return cli_arg_error("probe", "unexpected argument %s", argv[*i]);
-    if (!v) return 2;
-    *str = v;
-    return 0;
+    const cli_option opts[] = {
+        CLI_STR_OPT("--data", &a->data), CLI_STR_OPT("--truth", &a->truth), CLI_STR_OPT("--hook", &a->hook),
+        CLI_STR_OPT("--pos", &a->pos), CLI_STR_OPT("--layers", &a->layers), CLI_STR_OPT("--control", &a->control),
+        CLI_STR_OPT("--direction", &a->direction), CLI_STR_OPT("--save", &a->save),
+        CLI_INT_OPT("--seed", &a->seed), CLI_INT_OPT("--max-iter", &a->max_iter, .seen = &a->has_iter),
+        CLI_DOUBLE_OPT("--test-fraction", &a->test_fraction, .seen = &a->has_tf),
+        CLI_DOUBLE_OPT("--l2", &a->l2, .seen = &a->has_l2), CLI_DOUBLE_OPT("--tol", &a->tol, .seen = &a->has_tol),
+        CLI_FLAG_OPT("--no-standardize", &a->no_std), CLI_FLAG_OPT("--json", &a->json), CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "probe", .usage = usage, .opts = opts, .dir = &a->dir};
+    return cli_parse(&spec, argc, argv);
 }
 
 /* --layers all|L,L,.. and --pos last|N|token:T into params. */
@@ -215,12 +189,8 @@ static void print_truth(const cJSON *out)
 int cmd_probe(int argc, char **argv)
 {
     probe_args a = {0};
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return 0; }
-        int rc = parse_opt(argc, argv, &i, &a);
-        if (rc) return rc;
-    }
-    if (!a.dir) return cli_arg_error("probe", "missing MODEL_DIR");
+    int prc = parse_args(argc, argv, &a);
+    if (prc) return prc < 0 ? 0 : prc;
     if (!a.data == !a.truth) return cli_arg_error("probe", "give one of --data FILE.jsonl (a probe) or --truth PAIRS.jsonl");
     if (a.direction && !a.truth) return cli_arg_error("probe", "--direction goes with --truth");
     cJSON *params = cJSON_CreateObject();

@@ -23,23 +23,13 @@ static void usage(void)
 static int parse_args(int argc, char **argv, const char **dir, const char **hooks, bool *json, long *top,
                       cli_inputs *in)
 {
-    const char *v;
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
-        int used = cli_inputs_arg(in, argc, argv, &i);
-        if (used < 0) return 2;
-        if (used) continue;
-        if (cli_opt(argc, argv, &i, "--hooks", &v)) { if (!v) return 2; *hooks = v; }
-        else if (cli_opt(argc, argv, &i, "--top", &v)) {
-            if (!v) return 2;
-            if (!cli_parse_int(v, top)) return cli_arg_error("profile", "--top %s: expected a count", v);
-        } else if (cli_flag(argv, i, "--json")) *json = true;
-        else if (argv[i][0] == '-') return cli_arg_error("profile", "unknown option %s", argv[i]);
-        else if (!*dir) *dir = argv[i];
-        else return cli_arg_error("profile", "unexpected argument %s", argv[i]);
-    }
-    if (!*dir) return cli_arg_error("profile", "missing MODEL_DIR");
-    return 0;
+    const cli_option opts[] = {
+        CLI_STR_OPT("--hooks", hooks),
+        CLI_INT_OPT("--top", top, .expect = "a count"),
+        CLI_FLAG_OPT("--json", json), CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "profile", .usage = usage, .opts = opts, .inputs = in, .dir = dir};
+    return cli_parse(&spec, argc, argv);
 }
 
 int cmd_profile(int argc, char **argv)

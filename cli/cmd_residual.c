@@ -51,14 +51,12 @@ typedef struct res_args {
 static int parse_args(int argc, char **argv, res_args *a)
 {
     const cli_option opts[] = {
-        CLI_INT_OPT("--pos", &a->pos, .seen = &a->has_pos),
-        CLI_INT_OPT("--layer", &a->layer),
-        CLI_FLAG_OPT("--mid", &a->mid),
-        CLI_FLAG_OPT("--cosine-per-position", &a->cos_pos),
-        CLI_FLAG_OPT("--json", &a->json),
-        CLI_OPT_END,
+        CLI_INT_OPT("--pos", &a->pos, .seen = &a->has_pos), CLI_INT_OPT("--layer", &a->layer),
+        CLI_FLAG_OPT("--mid", &a->mid), CLI_FLAG_OPT("--cosine-per-position", &a->cos_pos),
+        CLI_FLAG_OPT("--json", &a->json), CLI_OPT_END,
     };
-    cli_spec spec = {.cmd = "residual", .usage = usage, .opts = opts, .inputs = &a->inputs, .process = &a->process, .dir = &a->dir};
+    cli_spec spec = {.cmd = "residual", .usage = usage, .opts = opts,
+                     .inputs = &a->inputs, .process = &a->process, .dir = &a->dir};
     return cli_parse(&spec, argc, argv);
 }
 

@@ -112,43 +112,49 @@ static int keep_hooks(ark_plan *plan, const char *list)
     return rc;
 }
 
+/* --hooks (repeatable) and the intervention flags, for cli_parse. */
+typedef struct run_extra {
+    const char *hooks[64];
+    int n_hooks;
+    cli_interv iv;
+} run_extra;
+
+static int extra_arg(void *ctx, int argc, char **argv, int *i)
+{
+    run_extra *x = ctx;
+    const char *v;
+    if (!cli_opt(argc, argv, i, "--hooks", &v)) return cli_interv_spec_arg(&x->iv, argc, argv, i);
+    if (!v) return -2;
+    if (x->n_hooks < 64) x->hooks[x->n_hooks++] = v;
+    return 1;
+}
+
 int cmd_run(int argc, char **argv)
 {
-    const char *dir = NULL, *out = NULL, *v;
-    const char *hooks[64];
-    int n_hooks = 0, rc = 0;
+    const char *dir = NULL, *out = NULL;
     long k = 5;
     bool json = false;
     cli_inputs inputs = {0};
-    cli_interv iv = {0};
+    run_extra x = {0};
+    cli_interv *iv = &x.iv;
     unsigned process = 0;
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); rc = -1; break; }
-        int used = cli_inputs_arg(&inputs, argc, argv, &i);
-        if (!used) used = cli_interv_arg(&iv, argc, argv, &i);
-        if (!used) used = cli_process_arg(argc, argv, &i, &process);
-        if (used < 0) { rc = 2; break; }
-        if (used) continue;
-        if (cli_opt(argc, argv, &i, "--hooks", &v)) { if (!v) { rc = 2; break; } if (n_hooks < 64) hooks[n_hooks++] = v; }
-        else if (cli_opt(argc, argv, &i, "--out", &v)) { if (!v) { rc = 2; break; } out = v; }
-        else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
-            if (!v) { rc = 2; break; }
-            if (!cli_parse_int(v, &k) || k < 1) { rc = cli_arg_error("run", "--top-k %s: expected a positive integer", v); break; }
-        } else if (cli_flag(argv, i, "--json")) json = true;
-        else if (argv[i][0] == '-') { rc = cli_arg_error("run", "unknown option %s", argv[i]); break; }
-        else if (!dir) dir = argv[i];
-        else { rc = cli_arg_error("run", "unexpected argument %s", argv[i]); break; }
-    }
-    if (!rc && !dir) rc = cli_arg_error("run", "missing MODEL_DIR");
+    const cli_option opts[] = {
+        CLI_STR_OPT("--out", &out),
+        CLI_INT_OPT("--top-k", &k, CLI_MIN(1), .expect = "a positive integer"),
+        CLI_FLAG_OPT("--json", &json), CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "run", .usage = usage, .opts = opts, .inputs = &inputs, .process = &process,
+                     .dir = &dir, .arg = extra_arg, .arg_ctx = &x};
+    int rc = cli_parse(&spec, argc, argv);
     if (rc) { /* --help (rc -1) or an argument error */
         cli_inputs_free(&inputs);
-        cli_interv_free(&iv);
+        cli_interv_free(iv);
         return rc < 0 ? 0 : rc;
     }
     ark_model *m = NULL;
     if (ark_model_open(dir, &m) != ARK_OK) {
         cli_inputs_free(&inputs);
-        cli_interv_free(&iv);
+        cli_interv_free(iv);
         return cli_lib_error("run", NULL);
     }
     cli_batch batch = {0};
@@ -156,8 +162,8 @@ int cmd_run(int argc, char **argv)
     rc = cli_apply_process("run", m, process);
     if (!rc) rc = cli_inputs_batch(&inputs, "run", dir, m, &batch, &vocab);
     ark_plan *plan = ark_plan_new(m);
-    for (int i = 0; !rc && i < n_hooks; i++) rc = keep_hooks(plan, hooks[i]);
-    if (!rc) rc = cli_interv_apply(&iv, "run", m, &batch, plan);
+    for (int i = 0; !rc && i < x.n_hooks; i++) rc = keep_hooks(plan, x.hooks[i]);
+    if (!rc) rc = cli_interv_apply(iv, "run", m, &batch, plan);
     ark_cache *cache = NULL;
     if (!rc && ark_run(m, batch.tokens, batch.B, batch.T, batch.mask, plan, &cache) != ARK_OK)
         rc = cli_lib_error("run", NULL);
@@ -169,7 +175,7 @@ int cmd_run(int argc, char **argv)
     cli_batch_free(&batch);
     cli_vocab_free(&vocab);
     cli_inputs_free(&inputs);
-    cli_interv_free(&iv);
+    cli_interv_free(iv);
     ark_model_free(m);
     return rc;
 }

@@ -52,58 +52,22 @@ typedef struct sp_args {
     cli_inputs inputs;
 } sp_args;
 
-static int parse_long(const char *opt, const char *v, long lo, long *out)
-{
-    if (!v) return 2;
-    if (!cli_parse_int(v, out) || *out < lo) return cli_arg_error("sparsity", "%s %s: expected an integer >= %ld", opt, v, lo);
-    return 0;
-}
-
-static int parse_double(const char *opt, const char *v, double *out)
-{
-    char *end;
-    if (!v) return 2;
-    *out = strtod(v, &end);
-    if (*end || end == v || !isfinite(*out)) return cli_arg_error("sparsity", "%s %s: expected a number", opt, v);
-    return 0;
-}
-
-static int parse_opt(int argc, char **argv, int *i, sp_args *a)
-{
-    const char *v;
-    if (cli_opt(argc, argv, i, "--data", &v)) { if (!v) return 2; a->data = v; }
-    else if (cli_opt(argc, argv, i, "--hook", &v)) { if (!v) return 2; a->hook = v; }
-    else if (cli_opt(argc, argv, i, "--matrices", &v)) { if (!v) return 2; a->matrices = v; }
-    else if (cli_opt(argc, argv, i, "--layers", &v)) { if (!v) return 2; a->layers = v; }
-    else if (cli_opt(argc, argv, i, "--out", &v)) { if (!v) return 2; a->out = v; }
-    else if (cli_opt(argc, argv, i, "--threshold", &v)) return parse_double("--threshold", v, &a->threshold);
-    else if (cli_opt(argc, argv, i, "--prune", &v)) { a->has_prune = true; return parse_double("--prune", v, &a->prune); }
-    else if (cli_opt(argc, argv, i, "--top-k", &v)) return parse_long("--top-k", v, 0, &a->top_k);
-    else if (cli_opt(argc, argv, i, "--batch", &v)) return parse_long("--batch", v, 1, &a->batch);
-    else if (cli_opt(argc, argv, i, "--max-len", &v)) return parse_long("--max-len", v, 1, &a->max_len);
-    else if (cli_opt(argc, argv, i, "--max-prompts", &v)) return parse_long("--max-prompts", v, 0, &a->max_prompts);
-    else if (cli_opt(argc, argv, i, "--show", &v)) return parse_long("--show", v, 0, &a->show);
-    else if (cli_flag(argv, *i, "--abs")) a->abs = true;
-    else if (cli_flag(argv, *i, "--global")) a->global = true;
-    else if (cli_flag(argv, *i, "--no-examples")) a->no_examples = true;
-    else if (cli_flag(argv, *i, "--json")) a->json = true;
-    else if (argv[*i][0] == '-') return cli_arg_error("sparsity", "unknown option %s", argv[*i]);
-    else if (!a->dir) a->dir = argv[*i];
-    else return cli_arg_error("sparsity", "unexpected argument %s", argv[*i]);
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, sp_args *a)
 {
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
-        int used = cli_inputs_arg(&a->inputs, argc, argv, &i);
-        if (used < 0) return 2;
-        if (used) continue;
-        int rc = parse_opt(argc, argv, &i, a);
-        if (rc) return rc;
-    }
-    if (!a->dir) return cli_arg_error("sparsity", "missing MODEL_DIR");
+    const cli_option opts[] = {
+        CLI_STR_OPT("--data", &a->data), CLI_STR_OPT("--hook", &a->hook), CLI_STR_OPT("--matrices", &a->matrices),
+        CLI_STR_OPT("--layers", &a->layers), CLI_STR_OPT("--out", &a->out),
+        CLI_INT_OPT("--top-k", &a->top_k, CLI_MIN(0)), CLI_INT_OPT("--batch", &a->batch, CLI_MIN(1)),
+        CLI_INT_OPT("--max-len", &a->max_len, CLI_MIN(1)), CLI_INT_OPT("--max-prompts", &a->max_prompts, CLI_MIN(0)),
+        CLI_INT_OPT("--show", &a->show, CLI_MIN(0)),
+        CLI_DOUBLE_OPT("--threshold", &a->threshold, .finite = true),
+        CLI_DOUBLE_OPT("--prune", &a->prune, .seen = &a->has_prune, .finite = true),
+        CLI_FLAG_OPT("--abs", &a->abs), CLI_FLAG_OPT("--global", &a->global),
+        CLI_FLAG_OPT("--no-examples", &a->no_examples), CLI_FLAG_OPT("--json", &a->json), CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "sparsity", .usage = usage, .opts = opts, .inputs = &a->inputs, .dir = &a->dir};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc) return rc;
     int sources = (a->data != NULL) + (a->inputs.tokens_file != NULL) + (a->inputs.n > 0);
     if (sources == 0) return cli_error("sparsity", "no data: give --data FILE.jsonl, --tokens-file FILE, --text or --tokens");
     if (sources > 1) return cli_arg_error("sparsity", "give one of --data, --tokens-file and --text/--tokens");

@@ -128,35 +128,37 @@ static void print_result(const cJSON *r)
                cJSON_GetObjectItemCaseSensitive(c, "top1_agreement")->valuedouble);
 }
 
+/* The edit options, repeatable and kept in order, as a cli_spec.arg hook
+ * (ctx: the "edits" array). */
+static int edit_arg(void *edits, int argc, char **argv, int *i)
+{
+    static const char *names[] = {"--delete-layer", "--permute", "--replace-layer", "--zero-head", "--zero-neuron",
+                                  "--merge-heads"};
+    const char *v;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (cli_opt(argc, argv, i, names[k], &v)) {
+            int rc = v ? add_edit(edits, names[k], v) : 2;
+            return rc ? -rc : 1;
+        }
+    return 0;
+}
+
 int cmd_surgery(int argc, char **argv)
 {
-    const char *dir = NULL, *out = NULL, *v;
+    const char *dir = NULL, *out = NULL;
     bool json = false;
     cli_inputs inputs = {0};
     cJSON *p = cJSON_CreateObject(), *edits = cJSON_AddArrayToObject(p, "edits");
-    static const char *edit_opts[] = {"--delete-layer", "--permute", "--replace-layer", "--zero-head", "--zero-neuron",
-                                      "--merge-heads"};
-    int rc = 0;
-    for (int i = 1; i < argc && !rc; i++) {
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); cJSON_Delete(p); cli_inputs_free(&inputs); return 0; }
-        int used = cli_inputs_arg(&inputs, argc, argv, &i);
-        if (used < 0) { rc = 2; break; }
-        if (used) continue;
-        bool edit = false;
-        for (size_t k = 0; k < sizeof edit_opts / sizeof edit_opts[0] && !edit && !rc; k++)
-            if (cli_opt(argc, argv, &i, edit_opts[k], &v)) {
-                edit = true;
-                rc = v ? add_edit(edits, edit_opts[k], v) : 2;
-            }
-        if (edit || rc) continue;
-        if (cli_opt(argc, argv, &i, "--out", &v)) { if (!v) rc = 2; out = v; }
-        else if (cli_flag(argv, i, "--json")) json = true;
-        else if (argv[i][0] == '-') rc = cli_arg_error("surgery", "unknown option %s", argv[i]);
-        else if (!dir) dir = argv[i];
-        else rc = cli_arg_error("surgery", "unexpected argument %s", argv[i]);
+    const cli_option opts[] = {CLI_STR_OPT("--out", &out), CLI_FLAG_OPT("--json", &json), CLI_OPT_END};
+    cli_spec spec = {.cmd = "surgery", .usage = usage, .opts = opts, .inputs = &inputs, .dir = &dir,
+                     .arg = edit_arg, .arg_ctx = edits};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc < 0) {
+        cJSON_Delete(p);
+        cli_inputs_free(&inputs);
+        return 0;
     }
     bool compare = inputs.n > 0 || inputs.tokens_file;
-    if (!rc && !dir) rc = cli_arg_error("surgery", "missing MODEL_DIR");
     if (!rc && cJSON_GetArraySize(edits) == 0) rc = cli_error("surgery", "no edits given (--delete-layer, --permute, ...)");
     if (!rc && !out && !compare) rc = cli_error("surgery", "--out DIR: give the folder to write the edited model to");
     cli_tool_ctx ctx = {0};

@@ -51,14 +51,10 @@ typedef struct svd_args {
 static int parse_args(int argc, char **argv, svd_args *a)
 {
     const cli_option opts[] = {
-        CLI_INT_OPT("--layer", &a->layer, .seen = &a->has_layer),
-        CLI_INT_OPT("--head", &a->head),
-        CLI_INT_OPT("--top-k", &a->top_k),
-        CLI_INT_OPT("--vectors", &a->vectors),
-        CLI_STR_OPT("--circuit", &a->circuit),
-        CLI_STR_OPT("--readout", &a->readout),
-        CLI_FLAG_OPT("--json", &a->json),
-        CLI_OPT_END,
+        CLI_STR_OPT("--circuit", &a->circuit), CLI_STR_OPT("--readout", &a->readout),
+        CLI_INT_OPT("--layer", &a->layer, .seen = &a->has_layer), CLI_INT_OPT("--head", &a->head),
+        CLI_INT_OPT("--top-k", &a->top_k), CLI_INT_OPT("--vectors", &a->vectors),
+        CLI_FLAG_OPT("--json", &a->json), CLI_OPT_END,
     };
     cli_spec spec = {.cmd = "svd", .usage = usage, .opts = opts, .process = &a->process, .dir = &a->dir};
     int rc = cli_parse(&spec, argc, argv);

@@ -54,34 +54,20 @@ typedef struct trace_args {
 
 static int parse_args(int argc, char **argv, trace_args *a)
 {
-    const char *v;
-    for (int i = 1; i < argc; i++) {
-        const char **dst = NULL;
-        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) { usage(); return -1; }
-        if (cli_flag(argv, i, "--json")) { a->json = true; continue; }
-        if (cli_flag(argv, i, "--per-fact")) { a->per_fact = true; continue; }
-        if (cli_flag(argv, i, "--only-recalled")) { a->only_recalled = true; continue; }
-        if (cli_opt(argc, argv, &i, "--prompt", &v) || cli_opt(argc, argv, &i, "--text", &v)) dst = &a->prompt;
-        else if (cli_opt(argc, argv, &i, "--subject", &v)) dst = &a->subject;
-        else if (cli_opt(argc, argv, &i, "--answer", &v)) dst = &a->answer;
-        else if (cli_opt(argc, argv, &i, "--facts", &v)) dst = &a->facts;
-        else if (cli_opt(argc, argv, &i, "--tokens", &v)) dst = &a->tokens;
-        else if (cli_opt(argc, argv, &i, "--subject-span", &v)) dst = &a->span;
-        else if (cli_opt(argc, argv, &i, "--samples", &v)) dst = &a->samples;
-        else if (cli_opt(argc, argv, &i, "--noise", &v)) dst = &a->noise;
-        else if (cli_opt(argc, argv, &i, "--kind", &v)) dst = &a->kind;
-        else if (cli_opt(argc, argv, &i, "--window", &v)) dst = &a->window;
-        else if (cli_opt(argc, argv, &i, "--seed", &v)) dst = &a->seed;
-        else if (cli_opt(argc, argv, &i, "--neuron", &v)) dst = &a->neuron;
-        else if (cli_opt(argc, argv, &i, "--scale", &v)) dst = &a->scale;
-        else if (cli_opt(argc, argv, &i, "--positions", &v)) dst = &a->positions;
-        else if (argv[i][0] == '-') return cli_arg_error("trace", "unknown option %s", argv[i]);
-        else if (!a->dir) { a->dir = argv[i]; continue; }
-        else return cli_arg_error("trace", "unexpected argument %s", argv[i]);
-        if (!v) return 2;
-        *dst = v;
-    }
-    return 0;
+    const cli_option opts[] = {
+        CLI_STR_OPT("--prompt", &a->prompt), CLI_STR_OPT("--text", &a->prompt), CLI_STR_OPT("--subject", &a->subject),
+        CLI_STR_OPT("--answer", &a->answer), CLI_STR_OPT("--facts", &a->facts), CLI_STR_OPT("--tokens", &a->tokens),
+        CLI_STR_OPT("--subject-span", &a->span), CLI_STR_OPT("--samples", &a->samples),
+        CLI_STR_OPT("--noise", &a->noise), CLI_STR_OPT("--kind", &a->kind), CLI_STR_OPT("--window", &a->window),
+        CLI_STR_OPT("--seed", &a->seed), CLI_STR_OPT("--neuron", &a->neuron), CLI_STR_OPT("--scale", &a->scale),
+        CLI_STR_OPT("--positions", &a->positions),
+        CLI_FLAG_OPT("--json", &a->json), CLI_FLAG_OPT("--per-fact", &a->per_fact),
+        CLI_FLAG_OPT("--only-recalled", &a->only_recalled), CLI_OPT_END,
+    };
+    cli_spec spec = {.cmd = "trace", .usage = usage, .opts = opts, .dir = &a->dir,
+                     .dir_missing = "missing MODEL_DIR (usage: arrakis trace MODEL_DIR (--prompt TEXT --subject TEXT "
+                                    "--answer TOKEN | --facts FILE); see arrakis trace --help)"};
+    return cli_parse(&spec, argc, argv);
 }
 
 static int add_int(cJSON *p, const char *key, const char *opt, const char *s)
@@ -290,7 +276,6 @@ int cmd_trace(int argc, char **argv)
     trace_args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc < 0 ? 0 : rc;
-    if (!a.dir) return cli_arg_error("trace", "missing MODEL_DIR (usage: arrakis trace MODEL_DIR (--prompt TEXT --subject TEXT --answer TOKEN | --facts FILE); see arrakis trace --help)");
     cJSON *p = cJSON_CreateObject();
     if ((rc = build_params(&a, p))) { cJSON_Delete(p); return rc; }
     if (!a.json && !a.per_fact && a.facts && !a.neuron) cJSON_AddBoolToObject(p, "per_fact", false);

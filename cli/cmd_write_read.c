@@ -54,14 +54,12 @@ typedef struct wr_args {
 static int parse_args(int argc, char **argv, wr_args *a)
 {
     const cli_option opts[] = {
-        CLI_INT_OPT("--top", &a->top),
-        CLI_INT_OPT("--row", &a->row),
-        CLI_STR_OPT("--direction", &a->direction),
-        CLI_STR_OPT("--flow", &a->flow),
-        CLI_FLAG_OPT("--json", &a->json),
-        CLI_OPT_END,
+        CLI_STR_OPT("--direction", &a->direction), CLI_STR_OPT("--flow", &a->flow),
+        CLI_INT_OPT("--top", &a->top), CLI_INT_OPT("--row", &a->row),
+        CLI_FLAG_OPT("--json", &a->json), CLI_OPT_END,
     };
-    cli_spec spec = {.cmd = "write-read", .usage = usage, .opts = opts, .inputs = &a->inputs, .process = &a->process, .dir = &a->dir};
+    cli_spec spec = {.cmd = "write-read", .usage = usage, .opts = opts,
+                     .inputs = &a->inputs, .process = &a->process, .dir = &a->dir};
     int rc = cli_parse(&spec, argc, argv);
     if (rc) return rc;
     if (!a->direction) return cli_arg_error("write-read", "missing --direction (token:ID, token:STRING, head:L.H or file:PATH[:KEY])");

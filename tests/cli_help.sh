@@ -97,6 +97,34 @@ expect_error "init missing --out" 'missing --out DIR \(see arrakis init --help\)
 expect_error "patch missing MODEL_DIR" 'missing MODEL_DIR.*see arrakis patch --help' "$ark" patch
 expect_error "model folder missing" '/nonexistent-model' "$ark" info "$tmp/nonexistent-model"
 
+# --- the shared argument parser (cli_parse) -------------------------------------
+expect_error "bad number as --opt=V" 'arrakis lens: error: --top-k abc: expected an integer \(see arrakis lens --help\)$' \
+  "$ark" lens "$ind" --tokens 1,2 --top-k=abc
+expect_error "number below the minimum" 'arrakis pca: error: --components 0: expected an integer >= 1 \(see arrakis pca --help\)$' \
+  "$ark" pca "$ind" --tokens 1,2 --hook blocks.0.hook_resid_post --components 0
+expect_error "bad real number" '--min-z abc: expected a number \(see arrakis composition --help\)$' \
+  "$ark" composition "$ind" --min-z abc
+expect_error "non-finite number" '--threshold inf: expected a number \(see arrakis sparsity --help\)$' \
+  "$ark" sparsity "$ind" --tokens 1,2 --hook blocks.0.mlp.hook_post --threshold inf
+expect_error "unexpected argument" 'arrakis info: error: unexpected argument extra \(see arrakis info --help\)$' \
+  "$ark" info "$ind" extra
+expect_error "unknown option before --help" 'unknown option --frob \(see arrakis svd --help\)$' "$ark" svd "$ind" --frob --help
+expect_error "flag given a value" 'unknown option --json=1 \(see arrakis residual --help\)$' \
+  "$ark" residual "$ind" --tokens 1,2 --json=1
+expect_error "missing value of a --process" 'arrakis attribute: error: --process needs a value' \
+  "$ark" attribute "$ind" --tokens 1,2 --target 3 --process
+expect_error "trace missing MODEL_DIR" 'missing MODEL_DIR \(usage: arrakis trace MODEL_DIR .*see arrakis trace --help\)$' \
+  "$ark" trace --prompt x
+# --help after parsed inputs: usage, exit 0 (the ASan build checks nothing leaks)
+for c in lens attribute residual decompose pca sparsity heads write-read; do
+  "$ark" $c "$ind" --tokens 1,2 --text x --help >"$tmp/out" 2>"$tmp/err" && grep -q "usage: arrakis $c" "$tmp/out" && ! [ -s "$tmp/err" ] &&
+    ok || { bad "arrakis $c ... --help after inputs"; cat "$tmp/err"; }
+done
+# an option given twice: the last one counts
+n=$("$ark" lens "$ind" --tokens 1,2,3 --pos -1 --top-k 1 --top-k=2 --json | /usr/bin/python3 -c \
+  'import json,sys; print(len(json.load(sys.stdin)["rows"][0]["positions"][0]["points"][0]["top"]))')
+[ "$n" = 2 ] && ok || bad "lens --top-k 1 --top-k=2 shows $n tokens, not 2"
+
 # the examples in tokenize/detokenize --help run as written
 echo "Gaishar Tastei lives in" | "$ark" tokenize "$facts" >"$tmp/tok" 2>"$tmp/err" && grep -q '^ids:' "$tmp/tok" && ok ||
   bad "tokenize example"
