@@ -6,13 +6,9 @@
 set -u
 src=${ARK_SRC:?}
 bin=${ARK_BIN:?}
-tmp=${ARK_TMP:-/tmp}/cli_demo_model.$$
-trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp"
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_demo_model
 M=$src/models/induction-words
-py=/usr/bin/python3
-pass=0 fail=0
-check() { if "$@" >"$tmp/log" 2>&1; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; cat "$tmp/log"; fi; }
 
 # 1. Provenance: the generator writes the shipped files byte for byte.
 check $py "$src/models/make_induction_words.py" "$tmp/regen"
@@ -85,5 +81,4 @@ sys.exit(0 if marked("previous") == [(0, 1)] and marked("induction") == [(1, 2)]
 PY
 check $py "$tmp/heads.py" "$tmp/heads.json"
 
-echo "cli_demo_model: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+test_end

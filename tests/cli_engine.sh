@@ -4,61 +4,41 @@
 set -u
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
-tmp=${ARK_TMP:-/tmp}/cli_engine.$$
-py=/usr/bin/python3
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_engine
 st="$py ${ARK_SRC:?}/tests/st_tool.py"
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_error NAME PATTERN CMD...: non-zero exit below 128 and stderr matching PATTERN
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
-expect_ok() {
-  local name=$1; shift
-  if ! "$@" >"$tmp/out" 2>"$tmp/err"; then bad "$name"; cat "$tmp/err"; else ok; fi
-}
 
 # --- working paths ---------------------------------------------------------
 for m in "$fx"/models/*/; do
   m=${m%/}
-  expect_ok "info $m" "$ark" info "$m" --json
+  check_named "info $m" "$ark" info "$m" --json
   fam=$(basename "$m")
   grep -q "\"family\":[[:space:]]*\"$fam\"" "$tmp/out" || bad "info $m: family is not $fam"
 done
-expect_ok "info human" "$ark" info "$fx/models/gpt2"
+check_named "info human" "$ark" info "$fx/models/gpt2"
 grep -q "blocks.0.attn.hook_pattern" "$tmp/out" || bad "info lists hook points"
 
 # run --out: logits and kept hooks equal the HF reference
 ids=$($py -c "import json;print(','.join(map(str,json.load(open('$fx/models/llama/refs.json'))['sequences'][1]['input_ids'])))")
-expect_ok "run --out" "$ark" run "$fx/models/llama" --tokens "$ids" --hooks 'blocks.*.hook_resid_post,pattern' --out "$tmp/c.safetensors"
+check_named "run --out" "$ark" run "$fx/models/llama" --tokens "$ids" --hooks 'blocks.*.hook_resid_post,pattern' --out "$tmp/c.safetensors"
 $st keys "$tmp/c.safetensors" >"$tmp/keys"
 grep -q "^logits F32 \[1, 33, 512\]" "$tmp/keys" || bad "--out logits shape"; cat "$tmp/keys" | head -3
 grep -q "^blocks.1.attn.hook_pattern F32 \[1, 4, 33, 33\]" "$tmp/keys" || bad "--out pattern shape"
 $st compare "$tmp/c.safetensors" logits "$fx/models/llama/reference.safetensors" seq1.logits >/dev/null && ok || bad "--out logits differ from HF"
 $st compare "$tmp/c.safetensors" blocks.0.attn.hook_pattern "$fx/models/llama/reference.safetensors" seq1.attentions.0 >/dev/null && ok || bad "--out pattern differs"
 
-expect_ok "run --json" "$ark" run "$fx/models/gpt2" --tokens 12,7,99 --tokens 5,6 --top-k 3 --json
+check_named "run --json" "$ark" run "$fx/models/gpt2" --tokens 12,7,99 --tokens 5,6 --top-k 3 --json
 [ "$($py -c "import json,sys;d=json.load(open('$tmp/out'));print(len(d['rows']),len(d['rows'][0]['top_k']))")" = "2 3" ] && ok || bad "run --json rows"
 
 # init: every family, every dtype; info reports the dtype
 for fam in gpt2 gpt_neo gpt_neox llama gemma phi3 qwen2 mistral stablelm; do
   for dt in f32 bf16; do
-    expect_ok "init $fam $dt" "$ark" init --arch "$fam" --set vocab_size=64 --set max_position_embeddings=32 \
+    check_named "init $fam $dt" "$ark" init --arch "$fam" --set vocab_size=64 --set max_position_embeddings=32 \
       --set n_positions=32 --set hidden_size=32 --set n_embd=32 --set num_hidden_layers=1 --set n_layer=1 \
       --set num_layers=1 --set num_attention_heads=4 --set num_heads=4 --set n_head=4 --set num_key_value_heads=2 \
       --set intermediate_size=64 --set head_dim=8 --set 'attention_types=[[["global"],1]]' --set attention_layers='["global"]' \
       --dtype "$dt" --out "$tmp/init-$fam-$dt"
-    expect_ok "run init $fam" "$ark" run "$tmp/init-$fam-$dt" --tokens 1,2,3
+    check_named "run init $fam" "$ark" run "$tmp/init-$fam-$dt" --tokens 1,2,3
     "$ark" info "$tmp/init-$fam-$dt" --json | grep -q "\"dtype_on_disk\":[[:space:]]*\"${dt^^}\"" && ok || bad "init $fam $dt dtype"
   done
 done
@@ -110,5 +90,4 @@ expect_error "truncated file" "model.safetensors" "$ark" info "$tmp/trunc"
 mk badjson; $st raw "$tmp/badjson/model.safetensors" '{"a":' 0
 expect_error "bad header JSON" "JSON" "$ark" info "$tmp/badjson"
 
-echo "cli_engine: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+test_end

@@ -10,13 +10,8 @@ build=${ARK_BUILD:?}
 src=${ARK_SRC:?}
 fx=${ARK_FIXTURES:?}
 bin=${ARK_BIN:?}
-tmp=${ARK_TMP:-/tmp}/cli_examples.$$
-trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp"
-pass=0 fail=0
-check() { if "$@" >"$tmp/log" 2>&1; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; cat "$tmp/log"; fi; }
-# grep FILE for each pattern (fixed strings)
-has() { local f=$1; shift; for p in "$@"; do grep -qF -- "$p" "$f" || { echo "missing: $p"; cat "$f"; return 1; }; done; }
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_examples
 
 check cmake --install "$build" --prefix "$tmp/prefix"
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib64/pkgconfig:$tmp/prefix/lib/x86_64-linux-gnu/pkgconfig"
@@ -55,5 +50,4 @@ for f in previous_token_scores induction_scores attention_layer0 attention_layer
   check sh -c "head -c 8 '$tmp/report/$f.png' | od -An -c | grep -q 'P   N   G'"
 done
 
-echo "cli_examples: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+test_end

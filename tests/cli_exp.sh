@@ -17,37 +17,9 @@
 set -u
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
-tmp=${ARK_TMP:-/tmp}/cli_exp.$$
-py=/usr/bin/python3
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_exp
 model=$fx/trained/facts-llama
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# check NAME CMD...: the command succeeds
-check() {
-  local name=$1; shift
-  if "$@" >"$tmp/out" 2>"$tmp/err"; then ok; else bad "$name (exit $?)"; cat "$tmp/err"; fi
-}
-
-# expect_error NAME PATTERN CMD...: exit status 1..127 and stderr matching PATTERN
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
-
-# pycheck NAME SCRIPT ARGS...: a Python check that exits 0
-pycheck() {
-  local name=$1 script=$2; shift 2
-  if $py -c "$script" "$@" >"$tmp/pyout" 2>&1; then ok; else bad "$name"; cat "$tmp/pyout"; fi
-}
 
 cd "$tmp"
 dir=$tmp/exps
@@ -64,11 +36,11 @@ plots:
 EOF
 sed 's/Alice lives in/Bob lives in/' spec1.yaml >spec2.yaml
 
-check "run spec1" "$ark" exp run spec1.yaml --dir "$dir"
-check "rerun spec1" "$ark" exp run spec1.yaml --dir "$dir"
-check "run spec2" "$ark" exp run spec2.yaml --dir "$dir" --json
+check_named "run spec1" "$ark" exp run spec1.yaml --dir "$dir"
+check_named "rerun spec1" "$ark" exp run spec1.yaml --dir "$dir"
+check_named "run spec2" "$ark" exp run spec2.yaml --dir "$dir" --json
 cp "$tmp/out" run2.json
-check "list versions" "$ark" exp list lens_on_facts --dir "$dir" --json
+check_named "list versions" "$ark" exp list lens_on_facts --dir "$dir" --json
 pycheck "two versions, 2 + 1 runs" '
 import json, sys
 v = json.load(open(sys.argv[1]))["versions"]
@@ -78,7 +50,7 @@ assert all(len(x["hash"]) == 64 for x in v)
 r = json.load(open(sys.argv[2]))["runs"]
 assert len(r) == 1 and r[0]["version"] == 2 and r[0]["status"] == "ok", r
 ' "$tmp/out" run2.json
-check "diff" "$ark" exp diff lens_on_facts 1 2 --dir "$dir" --json
+check_named "diff" "$ark" exp diff lens_on_facts 1 2 --dir "$dir" --json
 pycheck "diff is the one changed line" '
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -86,11 +58,11 @@ lines = [l for l in d["source_diff"].splitlines() if l[:1] in "+-" and l[:3] not
 assert lines == ["-  text: [\"Alice lives in\"]", "+  text: [\"Bob lives in\"]"], lines
 assert d["from"]["version"] == 1 and d["to"]["version"] == 2
 ' "$tmp/out"
-check "diff human" "$ark" exp diff lens_on_facts 1 2 --dir "$dir"
+check_named "diff human" "$ark" exp diff lens_on_facts 1 2 --dir "$dir"
 grep -q '^+  text: \["Bob lives in"\]' "$tmp/out" && ok || bad "diff human lacks the + line"
 
 # The version is the SHA-256 of the spec text.
-check "show v2" "$ark" exp show lens_on_facts 2 --dir "$dir" --json
+check_named "show v2" "$ark" exp show lens_on_facts 2 --dir "$dir" --json
 pycheck "show: source, hash, params, plots" '
 import json, sys, hashlib
 v = json.load(open(sys.argv[1]))
@@ -111,13 +83,13 @@ assert r["library_version"] and r["host"] and r["started"] and r["duration_s"] >
 ' "$tmp/out" spec2.yaml
 # VERSION as a hash prefix.
 h=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["hash"][:10])' "$tmp/out")
-check "show by hash prefix" "$ark" exp show lens_on_facts "$h" --dir "$dir" --json
+check_named "show by hash prefix" "$ark" exp show lens_on_facts "$h" --dir "$dir" --json
 grep -q '"version":	2' "$tmp/out" && ok || bad "show by prefix: not version 2"
-check "show human" "$ark" exp show lens_on_facts --dir "$dir"
+check_named "show human" "$ark" exp show lens_on_facts --dir "$dir"
 grep -q "version 2" "$tmp/out" && grep -q '| name: lens_on_facts' "$tmp/out" && ok || { bad "show human"; cat "$tmp/out"; }
 
 # --- overrides and sweeps -----------------------------------------------------
-check "set + multirun" "$ark" exp run spec1.yaml --dir "$dir" --json --set inputs.text='["Carol works as a"]' \
+check_named "set + multirun" "$ark" exp run spec1.yaml --dir "$dir" --json --set inputs.text='["Carol works as a"]' \
   --multirun extra.a=1,2,3 extra.b='[1, 2]',x
 pycheck "6 runs, Cartesian product, first sweep slowest" '
 import json, sys
@@ -128,13 +100,13 @@ assert got == [(1, [1, 2]), (1, "x"), (2, [1, 2]), (2, "x"), (3, [1, 2]), (3, "x
 assert all(x["version"] == 1 and x["status"] == "ok" for x in r)
 assert all(x["overrides"]["inputs.text"] == ["Carol works as a"] for x in r)
 ' "$tmp/out"
-check "list" "$ark" exp list --dir "$dir" --json
+check_named "list" "$ark" exp list --dir "$dir" --json
 pycheck "list: one experiment, 9 runs" '
 import json, sys
 e = json.load(open(sys.argv[1]))["experiments"]
 assert len(e) == 1 and e[0]["name"] == "lens_on_facts" and e[0]["n_versions"] == 2 and e[0]["n_runs"] == 9, e
 ' "$tmp/out"
-check "list human" "$ark" exp list --dir "$dir"
+check_named "list human" "$ark" exp list --dir "$dir"
 grep -qE '^lens_on_facts +2 +9 ' "$tmp/out" && ok || { bad "list human"; cat "$tmp/out"; }
 
 # --- many processes at once ---------------------------------------------------
@@ -154,7 +126,7 @@ done
 rcs=0
 for p in "${pids[@]}"; do wait "$p" || rcs=$((rcs + 1)); done
 [ $rcs -eq 0 ] && ok || { bad "parallel: $rcs processes failed"; cat par.*.err; }
-check "parallel export" "$ark" exp export parallel --dir "$par" --out par.json
+check_named "parallel export" "$ark" exp export parallel --dir "$par" --out par.json
 pycheck "400 runs, each (worker, i) once, store intact" '
 import json, sys, sqlite3
 x = json.load(open(sys.argv[1]))
@@ -183,7 +155,7 @@ except Exception: print(0)' "$kd" 2>/dev/null)
 done
 kill -9 $kp 2>/dev/null
 wait $kp 2>/dev/null
-check "killed: list" "$ark" exp list parallel --dir "$kd" --json
+check_named "killed: list" "$ark" exp list parallel --dir "$kd" --json
 pycheck "killed: readable, runs ok or interrupted, intact" '
 import json, sys, sqlite3
 v = json.load(open(sys.argv[1]))["versions"][0]
@@ -192,10 +164,10 @@ assert v["n_ok"] + v["n_interrupted"] == v["n_runs"] and v["n_interrupted"] <= 1
 db = sqlite3.connect(sys.argv[2] + "/experiments.db")
 assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 ' "$tmp/out" "$kd"
-check "killed: store still takes runs" "$ark" exp run par.yaml --dir "$kd"
+check_named "killed: store still takes runs" "$ark" exp run par.yaml --dir "$kd"
 
 # --- export -------------------------------------------------------------------
-check "export" "$ark" exp export lens_on_facts --dir "$dir" --json
+check_named "export" "$ark" exp export lens_on_facts --dir "$dir" --json
 pycheck "export holds every run" '
 import json, sys
 x = json.load(open(sys.argv[1]))
@@ -210,10 +182,10 @@ mcopy=$tmp/model
 mkdir -p "$mcopy"
 cp "$model/config.json" "$model/model.safetensors" "$model/tokenizer.json" "$mcopy/"
 sed "s|model: .*|model: $mcopy|" spec1.yaml | sed 's/lens_on_facts/identity/' >id.yaml
-check "identity run 1" "$ark" exp run id.yaml --dir "$dir"
+check_named "identity run 1" "$ark" exp run id.yaml --dir "$dir"
 echo " " >>"$mcopy/config.json"
-check "identity run 2" "$ark" exp run id.yaml --dir "$dir"
-check "identity show" "$ark" exp show identity --dir "$dir" --json
+check_named "identity run 2" "$ark" exp run id.yaml --dir "$dir"
+check_named "identity show" "$ark" exp show identity --dir "$dir" --json
 pycheck "identity follows config.json" '
 import json, sys, hashlib, struct
 v = json.load(open(sys.argv[1]))
@@ -241,8 +213,8 @@ tools:
   - name: logit_lens
     params: {top_k: 3}
 EOF
-  check "logit_lens spec" "$ark" exp run lens.yaml --dir "$dir" --set tools.0.params.top_k=2
-  check "logit_lens show" "$ark" exp show lens_tool --dir "$dir" --json
+  check_named "logit_lens spec" "$ark" exp run lens.yaml --dir "$dir" --set tools.0.params.top_k=2
+  check_named "logit_lens show" "$ark" exp show lens_tool --dir "$dir" --json
   pycheck "logit_lens result recorded" '
 import json, sys
 v = json.load(open(sys.argv[1]))
@@ -266,7 +238,7 @@ expect_error "bad --set" "PATH=VALUE" "$ark" exp run spec1.yaml --dir "$dir" --s
 expect_error "bad --set path" "not an index" "$ark" exp run spec1.yaml --dir "$dir" --set plots.5.type=x
 printf 'name: failing\nmodel: %s\ntools:\n  - name: no_such_tool\n' "$model" >fail.yaml
 expect_error "unknown tool" "unknown tool \"no_such_tool\"" "$ark" exp run fail.yaml --dir "$dir"
-check "failed run is logged" "$ark" exp list failing --dir "$dir" --json
+check_named "failed run is logged" "$ark" exp list failing --dir "$dir" --json
 grep -q '"n_failed":	1' "$tmp/out" && ok || { bad "failed run not logged"; cat "$tmp/out"; }
 expect_error "bad model" "nothere" "$ark" exp run spec1.yaml --dir "$dir" --set model=$tmp/nothere
 expect_error "unknown experiment" "experiment \"nope\": not in .*lens_on_facts" "$ark" exp show nope --dir "$dir"
@@ -274,12 +246,11 @@ expect_error "unknown version" "version \"9\"" "$ark" exp show lens_on_facts 9 -
 expect_error "diff usage" "usage" "$ark" exp diff lens_on_facts 1 --dir "$dir"
 expect_error "no store" "no experiment store" "$ark" exp show x --dir "$tmp/empty"
 [ ! -e "$tmp/empty" ] && ok || bad "a reading command created a store"
-check "list, no store" "$ark" exp list --dir "$tmp/empty" --json
+check_named "list, no store" "$ark" exp list --dir "$tmp/empty" --json
 grep -q '"experiments":	\[\]' "$tmp/out" && [ ! -e "$tmp/empty" ] && ok || bad "list without a store"
 expect_error "unknown subcommand" "unknown subcommand" "$ark" exp frobnicate
 expect_error "unknown option" "unknown option --bogus" "$ark" exp list --bogus
-check "help" "$ark" exp --help
+check_named "help" "$ark" exp --help
 grep -q "examples:" "$tmp/out" && ok || bad "help lacks examples"
 
-echo "cli_exp: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+test_end

@@ -5,11 +5,8 @@ set -u
 build=${ARK_BUILD:?}
 src=${ARK_SRC:?}
 fx=${ARK_FIXTURES:?}
-tmp=${ARK_TMP:-/tmp}/cli_install.$$
-trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp"
-pass=0 fail=0
-check() { if "$@" >"$tmp/log" 2>&1; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; cat "$tmp/log"; fi; }
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_install
 
 check cmake --install "$build" --prefix "$tmp/prefix"
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib64/pkgconfig:$tmp/prefix/lib/x86_64-linux-gnu/pkgconfig"
@@ -21,5 +18,4 @@ check sh -c "cc $cflags '$src/examples/predict.c' \$(pkg-config --cflags --libs 
 check sh -c "'$tmp/predict' '$fx/models/gpt2' 12 7 99 | grep -q 'next token:'"
 check sh -c "cc $cflags '$src/examples/predict.c' \$(pkg-config --cflags arrakis) \$(pkg-config --libs --static arrakis | sed 's/-larrakis/-l:libarrakis.a/') -o '$tmp/predict_static'"
 check sh -c "'$tmp/predict_static' '$fx/models/llama' 1 2 3 | grep -q 'next token:'"
-echo "cli_install: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+test_end

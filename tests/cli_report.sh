@@ -17,36 +17,10 @@
 set -u
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
-tmp=${ARK_TMP:-/tmp}/cli_report.$$
-py=/usr/bin/python3
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_report
 model=$fx/trained/facts-llama
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
 export OMP_NUM_THREADS=1
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-check() {
-  local name=$1; shift
-  if "$@" >"$tmp/out" 2>"$tmp/err"; then ok; else bad "$name (exit $?)"; cat "$tmp/err"; fi
-}
-
-# expect_error NAME PATTERN CMD...: exit status 1..127 and stderr matching PATTERN
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
-
-pycheck() {
-  local name=$1 script=$2; shift 2
-  if $py -c "$script" "$@" >"$tmp/pyout" 2>&1; then ok; else bad "$name"; cat "$tmp/pyout"; fi
-}
 
 cd "$tmp"
 dir=$tmp/exps
@@ -68,15 +42,15 @@ plots:
   - {type: logit_lens, out: lens.png, from: tools.0.result, title: "lens <&>", caption: "look <here>"}
   - {type: attention, out: attention.png, layer: 0, head: 1}
 EOF
-check "exp run" "$ark" exp run spec.yaml --dir "$dir" --set 'inputs.text=["<b>& Alice lives in"]'
-check "exp run 2" "$ark" exp run spec.yaml --dir "$dir" --set tools.0.params.top_k=2
+check_named "exp run" "$ark" exp run spec.yaml --dir "$dir" --set 'inputs.text=["<b>& Alice lives in"]'
+check_named "exp run 2" "$ark" exp run spec.yaml --dir "$dir" --set tools.0.params.top_k=2
 
 # --- the report of run 1 --------------------------------------------------------
-check "exp report" "$ark" exp report facts_report --run 1 --dir "$dir" --out "$tmp/rep"
+check_named "exp report" "$ark" exp report facts_report --run 1 --dir "$dir" --out "$tmp/rep"
 pycheck "prints index.html" 'import sys; assert open(sys.argv[1]).read().strip() == sys.argv[2], open(sys.argv[1]).read()' \
   "$tmp/out" "$tmp/rep/index.html"
 "$ark" exp show facts_report 1 --dir "$dir" --json >show.json
-check "exp show --brief" "$ark" exp show facts_report --brief --dir "$dir"
+check_named "exp show --brief" "$ark" exp show facts_report --brief --dir "$dir"
 pycheck "show --brief: description and the latest run only" '
 import sys; t = open(sys.argv[1]).read()
 assert "  Where <does> & Alice live?" in t and "  run 2  ok" in t and "  run 1 " not in t, t
@@ -145,7 +119,7 @@ t = {"name": "lens <top>", "hypothesis": "top prob rises", "a": "tools.0.result.
 db.execute("INSERT INTO attachments(run_id, key, value, created) VALUES (1, ?, ?, ?)",
            ("hypothesis_tests", json.dumps([t]), "2026-01-01T00:00:00.000Z"))
 db.commit()' "$dir/experiments.db"
-check "report again (same folder)" "$ark" exp report facts_report 1 --run 1 --dir "$dir" --out "$tmp/rep"
+check_named "report again (same folder)" "$ark" exp report facts_report 1 --run 1 --dir "$dir" --out "$tmp/rep"
 pycheck "page with tests" "$page_check" "$tmp/rep" show.json 1
 pycheck "tests table" '
 import sys, re
@@ -156,7 +130,7 @@ for s in ["lens &lt;top&gt;", "a: <code>tools.0.result.x</code>", ">0.1235<", ">
 
 # --- latest run, --json, rerun keeps the user's file --------------------------------
 echo "mine" >"$tmp/rep/notes.md"
-check "report latest --json" "$ark" exp report facts_report --dir "$dir" --out "$tmp/rep" --json
+check_named "report latest --json" "$ark" exp report facts_report --dir "$dir" --out "$tmp/rep" --json
 pycheck "json files" '
 import json, os, sys
 o = json.load(open(sys.argv[1]))
@@ -190,14 +164,13 @@ expect_error "no store" 'no experiment store' "$ark" exp report facts_report --d
 echo "a file" >"$tmp/afile"
 expect_error "unwritable folder" "afile" "$ark" exp report facts_report --dir "$dir" --out "$tmp/afile/r"
 "$ark" exp --help >help.txt
-check "help lists report" grep -q "arrakis exp report NAME.*--out OUTDIR" help.txt
-check "help example" grep -q "arrakis exp report lens_on_facts --out" help.txt
+check_named "help lists report" grep -q "arrakis exp report NAME.*--out OUTDIR" help.txt
+check_named "help example" grep -q "arrakis exp report lens_on_facts --out" help.txt
 art=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["runs"][0]["artefacts"][0]["path"])' show.json)
 rm -f "$art"
 expect_error "artefact missing" 'artefact "lens.png".*missing' \
   "$ark" exp report facts_report --run 1 --dir "$dir" --out "$tmp/r3"
-check "nothing written" test ! -e "$tmp/r3"
+check_named "nothing written" test ! -e "$tmp/r3"
 [ -d "$tmp/r2" ] && bad "r2 created by a failed report" || ok
 
-echo "cli_report: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+test_end
