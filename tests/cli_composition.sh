@@ -19,34 +19,9 @@ set -u
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
 src=${ARK_SRC:?}
-tmp=${ARK_TMP:-/tmp}/cli_composition.$$
-py=/usr/bin/python3
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_composition
 ind=$fx/trained/induction-gpt2
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_error NAME PATTERN CMD...: exit status 1..127 and stderr matching PATTERN
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
-
-# count PASS/FAIL lines printed by a checker
-tally() {
-  local n f
-  n=$(grep -c '^PASS' "$1"); f=$(grep -c '^FAIL' "$1")
-  pass=$((pass + n)); fail=$((fail + f))
-  grep '^FAIL' "$1"
-  [ "$n" -gt 0 ] || bad "$2: the checker reported nothing"; cat "$1" | grep -v '^PASS\|^FAIL' | head -20
-}
 
 # --- the numpy side: heads from the checkpoints -----------------------------
 cat >"$tmp/heads.py" <<'PY'
@@ -344,5 +319,4 @@ expect_error "text without tokenizer" "tokenizer" "$ark" write-read "$ind" --dir
 expect_error "wr unknown option" "unknown option --zap" "$ark" write-read "$ind" --direction token:1 --zap
 "$ark" composition --help >/dev/null && "$ark" write-read --help | grep -q 'examples:' && ok || bad "--help"
 
-echo "cli_composition: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+test_end

@@ -10,24 +10,8 @@ set -u
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
 src=${ARK_SRC:?}
-tmp=${ARK_TMP:-/tmp}/cli_decompose.$$
-py=/usr/bin/python3
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_error NAME PATTERN CMD...: exit status 1..127 and stderr matching PATTERN
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_decompose
 
 # --- sums against the reference, every model -------------------------------
 cat >"$tmp/check.py" <<'PY'
@@ -90,11 +74,7 @@ for m in "$fx"/models/*/; do
   m=${m%/}
   [ -f "$m/reference.safetensors" ] || continue
   $py "$tmp/check.py" "$ark" "$m" "$src/tests" >"$tmp/py.out" 2>&1
-  rc=$?
-  p=$(grep -c '^PASS' "$tmp/py.out"); f=$(grep -c '^FAIL' "$tmp/py.out")
-  pass=$((pass + p)); fail=$((fail + f))
-  grep '^FAIL' "$tmp/py.out"
-  if [ $rc -ne 0 ] || [ "$p" -eq 0 ]; then bad "check.py $m (exit $rc)"; tail -5 "$tmp/py.out"; fi
+  tally "$tmp/py.out" "check.py $m" $?
 done
 
 # --- human output and JSON without vectors ----------------------------------
@@ -151,5 +131,4 @@ expect_error "no model" "missing MODEL_DIR" "$ark" decompose --tokens 1,2
 expect_error "missing folder" "/nonexistent-model" "$ark" decompose /nonexistent-model --tokens 1
 "$ark" decompose --help >"$tmp/out" 2>&1 && grep -q "examples:" "$tmp/out" && ok || bad "--help"
 
-echo "cli_decompose: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+test_end

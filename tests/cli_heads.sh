@@ -16,25 +16,9 @@
 set -u
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
-tmp=${ARK_TMP:-/tmp}/cli_heads.$$
-py=/usr/bin/python3
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_heads
 src=${ARK_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_error NAME PATTERN CMD...: exit status 1..127 and stderr matching PATTERN
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
 
 ind=$fx/trained/induction-gpt2
 
@@ -261,5 +245,4 @@ expect_error "unknown option" "unknown option --frobnicate" "$ark" heads "$g" --
 expect_error "token out of vocab" "out of range" "$ark" heads "$g" --tokens 1,600
 expect_error "missing folder" "/nonexistent-model" "$ark" heads /nonexistent-model --tokens 1
 
-echo "cli_heads: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+test_end

@@ -8,13 +8,8 @@ set -u
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
 src=${ARK_SRC:?}
-tmp=${ARK_TMP:-/tmp}/cli_interv.$$
-py=/usr/bin/python3
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_interventions
 
 cat >"$tmp/check.py" <<'PY'
 import json, sys
@@ -98,5 +93,4 @@ for m in "$fx"/models/*/; do
   [ "$gen" = "$want" ] && ok || bad "$name: generate $gen vs full passes $want"
 done
 
-echo "cli_interventions: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+test_end

@@ -23,25 +23,9 @@
 set -u
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
-tmp=${ARK_TMP:-/tmp}/cli_kg.$$
-py=/usr/bin/python3
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_kg
 src=${ARK_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_error NAME PATTERN CMD...: exit status 1..127 and stderr matching PATTERN
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
 
 fl=$fx/trained/facts-llama
 export PYTHONPATH=$src/tests
@@ -363,5 +347,4 @@ expect_error "kg bad kind" "causal.kind" "$ark" kg "$fl" --subjects "$tmp/two.tx
 expect_error "kg no tokenizer" "tokenizer" "$ark" kg "$fx/models/llama" --subjects "$tmp/two.txt" --relations "$tmp/relations.jsonl"
 expect_error "kg bad top-k" "--top-k" "$ark" kg "$fl" --subjects "$tmp/two.txt" --relations "$tmp/relations.jsonl" --top-k x
 
-echo "cli_kg: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+test_end

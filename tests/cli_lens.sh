@@ -21,26 +21,10 @@ set -u
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
 src=${ARK_SRC:?}
-tmp=${ARK_TMP:-/tmp}/cli_lens.$$
-py=/usr/bin/python3
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_lens
 # Tiny models: one thread each (threads only add barrier spinning on a loaded machine).
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_error NAME PATTERN CMD...: exit status 1..127 and stderr matching PATTERN
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
 
 # expect_ok NAME PATTERN CMD...: exit 0 and stdout matching PATTERN
 expect_ok() {
@@ -254,5 +238,4 @@ expect_error "svd head out of range" "head 4" $ark svd "$g" --layer 0 --circuit 
 expect_error "svd layer out of range" "layer 2" $ark svd "$g" --layer 2 --circuit mlp-in
 expect_error "missing model" "model|config|open" $ark lens "$tmp/nowhere" --tokens 1,2
 
-echo "cli_lens: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+test_end

@@ -8,21 +8,8 @@
 set -u
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
-tmp=${ARK_TMP:-/tmp}/cli_plot.$$
-py=/usr/bin/python3
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_plot
 
 # check_png FILE "W x H": size in the IHDR equals the reported one; > 12 colours (zlib decode)
 check_png() {
@@ -140,5 +127,4 @@ expect_error "bad option" 'unknown option' "$ark" plot patching --from "$tmp/m.j
 "$ark" plot --help | grep -q 'examples' && ok || bad "--help"
 "$ark" plot --list | grep -q '^causal_trace' && ok || bad "--list"
 
-echo "cli_plot: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+test_end

@@ -16,25 +16,10 @@
 set -u
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
-tmp=${ARK_TMP:-/tmp}/cli_sae.$$
-py=/usr/bin/python3
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_sae
 src=${ARK_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 export PYTHONPATH="$src/tests${PYTHONPATH:+:$PYTHONPATH}"
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
 
 # --- planted features -------------------------------------------------------
 $py - "$tmp" <<'PY'
@@ -296,5 +281,4 @@ expect_error "surgery no edits" "no edits" "$ark" surgery "$g" --out "$tmp/x"
 expect_error "surgery layer out of range" "out of range" "$ark" surgery "$g" --delete-layer 5 --out "$tmp/x"
 expect_error "surgery onto itself" "own folder" "$ark" surgery "$tmp/d_gpt2" --zero-head 0.0 --out "$tmp/d_gpt2"
 
-echo "cli_sae: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+test_end

@@ -11,26 +11,10 @@
 set -u
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}/trained/induction-gpt2
-tmp=${ARK_TMP:-/tmp}/cli_spec_tests.$$
-py=/usr/bin/python3
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_spec_tests
 
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-if [ ! -f "$fx/config.json" ]; then echo "cli_spec_tests: fixture $fx missing: skipped"; echo "cli_spec_tests: 0 passed, 0 failed"; exit 0; fi
-
-# expect_error NAME PATTERN CMD...: exit status 1..127 and stderr matching PATTERN
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
+if [ ! -f "$fx/config.json" ]; then echo "cli_spec_tests: fixture $fx missing: skipped"; test_end; exit; fi
 
 # spec NAME TESTS_YAML: a spec file whose tools ablate every head with per-row losses
 spec() {
@@ -228,5 +212,4 @@ $py -c "import json,sys; r=json.load(open(sys.argv[1]))['runs'][0]; t=r['attachm
 failed unpaired_sizes 'tests\[0\] \(x\): paired samples need equal sizes' 'tests:
   - {name: x, test: ttest, paired: true, a: tools.1.result.per_row.clean, b: tools.0.result.tokens.0}' 'equal sizes'
 
-echo "cli_spec_tests: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+test_end

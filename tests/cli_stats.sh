@@ -8,24 +8,8 @@
 # the human output, reproducibility of the seeded tests, and every error path.
 set -u
 ark=${ARK_BIN:?}
-tmp=${ARK_TMP:-/tmp}/cli_stats.$$
-py=/usr/bin/python3
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_error NAME PATTERN CMD...: exit status 1..127 and stderr matching PATTERN
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_stats
 
 # --- data ---------------------------------------------------------------------
 echo '[0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]' >"$tmp/sleep1.json"
@@ -293,5 +277,4 @@ expect_error "unknown option" "unknown option --fast" "$ark" stats ttest "$tmp/x
 expect_error "missing value" "--alpha needs a value" "$ark" stats ttest "$tmp/x.json" "$tmp/y.json" --alpha
 expect_error "constant data" "constant \(zero variance\)" "$ark" stats ttest "$tmp/const.json" "$tmp/const.json"
 
-echo "cli_stats: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+test_end

@@ -20,25 +20,9 @@ export OMP_NUM_THREADS=1
 ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
 src=${ARK_SRC:?}
-tmp=${ARK_TMP:-/tmp}/cli_trace.$$
-py=/usr/bin/python3
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_trace
 facts=$fx/trained/facts-llama
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_error NAME PATTERN CMD...: exit status 1..127 and stderr matching PATTERN
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
 
 # run_py NAME SCRIPT ARGS...: every line "PASS ..." / "FAIL ..." counts
 run_py() {
@@ -281,5 +265,4 @@ expect_error "trace unknown option" "unknown option" "$ark" trace "$facts" --fac
 "$ark" trace --help | grep -q "3sigma" && ok || bad "trace --help"
 "$ark" tool --list | grep -q "^causal" && "$ark" tool --list | grep -q "^patching" && ok || bad "tools listed"
 
-echo "cli_trace: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+test_end

@@ -12,21 +12,8 @@ ark=${ARK_BIN:?}
 fx=${ARK_FIXTURES:?}
 src=${ARK_SRC:?}
 build=${ARK_BUILD:?}
-tmp=${ARK_TMP:-/tmp}/cli_view.$$
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-expect_error() {
-  local name=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-  if ! grep -qE -- "$pat" "$tmp/err"; then bad "$name: stderr lacks /$pat/"; cat "$tmp/err"; return; fi
-  ok
-}
-
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_view
 llama=$fx/trained/facts-llama
 text="Gaishar Tastei lives in Prague ."
 "$ark" view attention "$llama" --text "$text" --out "$tmp/attention.html" >/dev/null && ok || bad "view attention"
@@ -78,5 +65,4 @@ expect_error "bad data" 'patterns' "$ark" view attention --from "$tmp/bad.json" 
 expect_error "unwritable" 'cannot open' "$ark" view tokens --from "$tmp/vals.json" --out /nonexistent/x.html
 "$ark" view --help | grep -q examples && ok || bad "--help"
 
-echo "cli_view: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+test_end
