@@ -15,19 +15,17 @@
 #    checked against the reference's reading of config.json.
 #
 # Env: ARK_BIN (arrakis), ARK_SRC (repo root), ARK_FIXTURES (shared fixtures), ARK_TMP.
-# Prints one line per config and a final "N passed, M failed"; exits non-zero on any
-# mismatch.  A failing config is how a bug is tracked: keep it in the matrix.
+# Prints one line per config and a final "cli_random_models: N passed, M failed";
+# exits non-zero on any mismatch.  A failing config is how a bug is tracked: keep it
+# in the matrix.
 set -u
 ark=${ARK_BIN:?set ARK_BIN to the arrakis binary}
 src=${ARK_SRC:?set ARK_SRC to the repository root}
 fx=${ARK_FIXTURES:-$src/../shared/fixtures}
-tmp=${ARK_TMP:-/tmp}/cli_random_models.$$
-py=/usr/bin/python3
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_random_models
 ref=("$py" "$src/tests/hf_reference.py")
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
-pass=0 fail=0
 failed=()
 
 if ! "$py" -c 'import numpy' 2>/dev/null; then
@@ -95,7 +93,7 @@ json.dump(c, open(p, "w"), indent=2)' "$dir" "${drops[@]}" >"$tmp/log" 2>&1; the
     msg="$(cat "$tmp/log")"
   fi
   if [ -z "$msg" ]; then
-    pass=$((pass + 1))
+    ok
     printf '  ok    %-28s %-8s %-4s %s\n' "$name" "$arch" "$dtype" "$(tr -d '\n' <"$tmp/log" | sed 's/^ *//')"
   else
     fail=$((fail + 1)); failed+=("$name")
@@ -243,5 +241,4 @@ cfg qwen2-headdim-linear qwen2 74 f32 60 12 7 hidden_size=32 num_hidden_layers=2
 end=$(date +%s)
 echo "== $((end - start)) s"
 if [ $fail -ne 0 ]; then echo "failed: ${failed[*]}"; fi
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+test_end

@@ -6,24 +6,23 @@
 set -u
 src=${ARK_SRC:?}
 bin=${ARK_BIN:?}
-tmp=${ARK_TMP:-/tmp}/cli_readme_tour.$$
-trap 'rm -rf "$tmp"' EXIT
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_readme_tour
 mkdir -p "$tmp/root/build" "$tmp/out"
-pass=0 fail=0
 ln -s "$src/models" "$tmp/root/models"
 ln -s "$src/examples" "$tmp/root/examples"
 ln -s "$bin" "$tmp/root/build/arrakis"
 cd "$tmp/root"
 
 # The demo's experiment (scripts/demo.sh logs it in ./experiments).
-"$bin" exp run examples/investigation.yaml --dir experiments >/dev/null || { echo "FAIL: the demo's spec"; fail=1; }
+"$bin" exp run examples/investigation.yaml --dir experiments >/dev/null || bad "the demo's spec"
 
 # The tour's code block: the lines between "## A five-minute tour" and the
 # end of its first ```sh block; comment-only lines dropped.
 awk '/^## A five-minute tour/ {t = 1} t && /^```sh/ {b = 1; next} b && /^```/ {exit} b' "$src/README.md" \
   | grep -v '^[[:space:]]*#' | grep -v '^[[:space:]]*$' > "$tmp/tour.sh"
 n=$(wc -l < "$tmp/tour.sh")
-[ "$n" -ge 10 ] || { echo "FAIL: only $n tour lines found"; fail=$((fail + 1)); }
+[ "$n" -ge 10 ] || bad "only $n tour lines found"
 
 # Run each line in one shell (variables carry over), output per line.
 i=0
@@ -43,7 +42,7 @@ out() { local k; k=$(grep -nE -- "$1" "$tmp/tour.sh" | head -1 | cut -d: -f1); e
 says() { # CMD_PATTERN TEXT...: that line's output holds each text
   local f; f=$(out "$1"); shift
   for t in "$@"; do
-    if grep -qF -- "$t" "$f" 2>/dev/null; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: '$t' not in the output of $(grep -nE -- "$1" "$tmp/tour.sh" | head -1)"; cat "$f"; fi
+    if grep -qF -- "$t" "$f" 2>/dev/null; then ok; else bad "'$t' not in the output of $(grep -nE -- "$1" "$tmp/tour.sh" | head -1)"; cat "$f"; fi
   done
 }
 says '^arrakis info' 'gpt2' 'layers     2' 'heads 4' 'd_model 256' 'vocab      56' 'hook points (40)'
@@ -59,8 +58,7 @@ says '^arrakis exp list' 'induction_circuit'
 says '^arrakis exp show' 'test       induction_head: paired_t' 'plot       patching -> patching_heads.png: ok'
 says '^arrakis exp report' 'my-report/index.html'
 for f in cache.safetensors induction.png attention.html my-report/index.html; do
-  if [ -s "$f" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: the tour did not write $f"; fi
+  if [ -s "$f" ]; then ok; else bad "the tour did not write $f"; fi
 done
 
-echo "cli_readme_tour: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+test_end

@@ -3,36 +3,32 @@
 # (Hugging Face tokenizers' own output) and the facts-llama WordLevel
 # tokenizer.  Exits non-zero on any mismatch.
 #
-# env: ARK_BIN (the arrakis binary), ARK_FIXTURES, ARK_TMP.
+# env: ARK_BIN (the arrakis binary), ARK_FIXTURES, ARK_TMP, ARK_SRC.
 set -u
 BIN=${ARK_BIN:?ARK_BIN is not set}
 FIX=${ARK_FIXTURES:?ARK_FIXTURES is not set}
-TMP=${ARK_TMP:-/tmp}/cli_tokenize.$$
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-mkdir -p "$TMP"
-trap 'rm -rf "$TMP"' EXIT
-fail=0
+source "${ARK_SRC:?}/tests/shlib.sh"
+test_begin cli_tokenize
 
 # Compare arrakis' outputs with cases.jsonl: ids, ids_with_special, decoded,
 # and the shape of pieces/offsets.
 check_cases() {
     local name=$1 dir=$2
     local cases=$dir/cases.jsonl
-    "$PY" - "$cases" > "$TMP/$name.text.jsonl" <<'EOF' || return 1
+    "$py" - "$cases" > "$tmp/$name.text.jsonl" <<'EOF' || return 1
 import json, sys
 for line in open(sys.argv[1], encoding="utf-8"):
     print(json.dumps({"text": json.loads(line)["text"]}))
 EOF
-    "$PY" - "$cases" > "$TMP/$name.ids.jsonl" <<'EOF' || return 1
+    "$py" - "$cases" > "$tmp/$name.ids.jsonl" <<'EOF' || return 1
 import json, sys
 for line in open(sys.argv[1], encoding="utf-8"):
     print(json.dumps({"ids": json.loads(line)["ids"]}))
 EOF
-    "$BIN" tokenize "$dir" --jsonl --offsets < "$TMP/$name.text.jsonl" > "$TMP/$name.out" || { echo "FAIL $name: tokenize exited $?"; return 1; }
-    "$BIN" tokenize "$dir/tokenizer.json" --jsonl --special < "$TMP/$name.text.jsonl" > "$TMP/$name.special" || { echo "FAIL $name: tokenize --special exited $?"; return 1; }
-    "$BIN" detokenize "$dir" --jsonl < "$TMP/$name.ids.jsonl" > "$TMP/$name.dec" || { echo "FAIL $name: detokenize exited $?"; return 1; }
-    "$PY" - "$name" "$cases" "$TMP/$name.out" "$TMP/$name.special" "$TMP/$name.dec" <<'EOF'
+    "$BIN" tokenize "$dir" --jsonl --offsets < "$tmp/$name.text.jsonl" > "$tmp/$name.out" || { echo "FAIL $name: tokenize exited $?"; return 1; }
+    "$BIN" tokenize "$dir/tokenizer.json" --jsonl --special < "$tmp/$name.text.jsonl" > "$tmp/$name.special" || { echo "FAIL $name: tokenize --special exited $?"; return 1; }
+    "$BIN" detokenize "$dir" --jsonl < "$tmp/$name.ids.jsonl" > "$tmp/$name.dec" || { echo "FAIL $name: detokenize exited $?"; return 1; }
+    "$py" - "$name" "$cases" "$tmp/$name.out" "$tmp/$name.special" "$tmp/$name.dec" <<'EOF'
 import json, sys
 name, cases, out, special, dec = sys.argv[1:]
 def lines(p):  # split on "\n" only: pieces may hold other line separators
@@ -60,20 +56,20 @@ EOF
 }
 
 for name in gpt2 llama2 mistral llama3 qwen3 gemma3; do
-    check_cases "$name" "$FIX/tokenizers/$name" || fail=1
+    check_cases "$name" "$FIX/tokenizers/$name" && ok || bad "$name: cases.jsonl"
 done
 
 # facts-llama: WordLevel + Whitespace; its sentences are space-separated words
 # and vocab.json is the same word -> id map.  No BOS even with --special.
 FL=$FIX/trained/facts-llama
-"$PY" - "$FL/facts.jsonl" > "$TMP/facts.text.jsonl" <<'EOF'
+"$py" - "$FL/facts.jsonl" > "$tmp/facts.text.jsonl" <<'EOF'
 import json, sys
 for line in open(sys.argv[1]):
     for s in json.loads(line)["sentences"]:
         print(json.dumps({"text": s}))
 EOF
-"$BIN" tokenize "$FL" --jsonl --special < "$TMP/facts.text.jsonl" > "$TMP/facts.out" || { echo "FAIL facts-llama: tokenize"; fail=1; }
-"$PY" - "$FL/vocab.json" "$TMP/facts.text.jsonl" "$TMP/facts.out" <<'EOF' || fail=1
+"$BIN" tokenize "$FL" --jsonl --special < "$tmp/facts.text.jsonl" > "$tmp/facts.out" && ok || bad "facts-llama: tokenize"
+"$py" - "$FL/vocab.json" "$tmp/facts.text.jsonl" "$tmp/facts.out" <<'EOF' && ok || bad "facts-llama: ids and pieces"
 import json, sys
 vocab = json.load(open(sys.argv[1]))
 T = [json.loads(l)["text"] for l in open(sys.argv[2])]
@@ -86,23 +82,22 @@ EOF
 # plain modes: text on stdin -> ids and pieces; ids on stdin -> text
 out=$(printf 'Hello world\n' | "$BIN" tokenize "$FIX/tokenizers/gpt2")
 case $out in
-*"ids: 15496 995"*'" world"'*) ;;
-*) echo "FAIL plain tokenize: $out"; fail=1 ;;
+*"ids: 15496 995"*'" world"'*) ok ;;
+*) bad "plain tokenize: $out" ;;
 esac
 out=$(printf '15496, 995\n' | "$BIN" detokenize "$FIX/tokenizers/gpt2")
-[ "$out" = "Hello world" ] || { echo "FAIL plain detokenize: $out"; fail=1; }
+[ "$out" = "Hello world" ] && ok || bad "plain detokenize: $out"
 out=$(echo '{"ids": [1, 15043, 2]}' | "$BIN" detokenize "$FIX/tokenizers/llama2" --jsonl --skip-special)
-[ "$out" = '{"text": "Hello"}' ] || { echo "FAIL detokenize --skip-special: $out"; fail=1; }
+[ "$out" = '{"text": "Hello"}' ] && ok || bad "detokenize --skip-special: $out"
 
 # errors: a bad folder, a bad line, an unknown id -> non-zero with a message
-if "$BIN" tokenize "$TMP/nowhere" < /dev/null 2> "$TMP/err"; then echo "FAIL: missing folder accepted"; fail=1; fi
-grep -q "nowhere" "$TMP/err" || { echo "FAIL: missing folder message: $(cat "$TMP/err")"; fail=1; }
-if echo 'not json' | "$BIN" tokenize "$FIX/tokenizers/gpt2" --jsonl > /dev/null 2> "$TMP/err"; then echo "FAIL: bad line accepted"; fail=1; fi
-grep -q "line 1" "$TMP/err" || { echo "FAIL: bad line message: $(cat "$TMP/err")"; fail=1; }
-if echo '{"ids": [99999999]}' | "$BIN" detokenize "$FIX/tokenizers/gpt2" --jsonl > /dev/null 2> "$TMP/err"; then echo "FAIL: unknown id accepted"; fail=1; fi
-grep -q "ids\[0\]" "$TMP/err" || { echo "FAIL: unknown id message: $(cat "$TMP/err")"; fail=1; }
-if printf 'ab\377' | "$BIN" tokenize "$FIX/tokenizers/gpt2" > /dev/null 2> "$TMP/err"; then echo "FAIL: invalid UTF-8 accepted"; fail=1; fi
-grep -q "UTF-8" "$TMP/err" || { echo "FAIL: invalid UTF-8 message: $(cat "$TMP/err")"; fail=1; }
+if "$BIN" tokenize "$tmp/nowhere" < /dev/null 2> "$tmp/err"; then bad "missing folder accepted"; else ok; fi
+grep -q "nowhere" "$tmp/err" && ok || bad "missing folder message: $(cat "$tmp/err")"
+if echo 'not json' | "$BIN" tokenize "$FIX/tokenizers/gpt2" --jsonl > /dev/null 2> "$tmp/err"; then bad "bad line accepted"; else ok; fi
+grep -q "line 1" "$tmp/err" && ok || bad "bad line message: $(cat "$tmp/err")"
+if echo '{"ids": [99999999]}' | "$BIN" detokenize "$FIX/tokenizers/gpt2" --jsonl > /dev/null 2> "$tmp/err"; then bad "unknown id accepted"; else ok; fi
+grep -q "ids\[0\]" "$tmp/err" && ok || bad "unknown id message: $(cat "$tmp/err")"
+if printf 'ab\377' | "$BIN" tokenize "$FIX/tokenizers/gpt2" > /dev/null 2> "$tmp/err"; then bad "invalid UTF-8 accepted"; else ok; fi
+grep -q "UTF-8" "$tmp/err" && ok || bad "invalid UTF-8 message: $(cat "$tmp/err")"
 
-[ $fail -eq 0 ] && echo "cli_tokenize: all checks passed"
-exit $fail
+test_end
