@@ -19,25 +19,7 @@
 #include <unistd.h>
 
 #include "arrakis/arrakis.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "bench_util.h"
 
 static double peak_rss_mb(void)
 {
@@ -47,23 +29,6 @@ static double peak_rss_mb(void)
 }
 
 /* Median time of one sgemm C(M,N) = A(M,K) op(B), B stored (N,K) if transB. */
-static double time_gemm(int M, int N, int K, bool transB, int runs)
-{
-    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * N * K), *C = malloc(sizeof(float) * M * N);
-    for (long i = 0; i < (long)M * K; i++) A[i] = (float)(i % 17) * 0.01f;
-    for (long i = 0; i < (long)N * K; i++) B[i] = (float)(i % 13) * 0.01f;
-    double *t = malloc(sizeof(double) * runs);
-    for (int r = -1; r < runs; r++) {
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, K, B,
-                    transB ? K : N, 0.0f, C, N);
-        if (r >= 0) t[r] = now() - t0;
-    }
-    double m = median(t, runs);
-    free(A); free(B); free(C); free(t);
-    return m;
-}
-
 static double time_forward(ark_model *m, const int32_t *ids, int T, const ark_plan *plan, int runs)
 {
     double *t = malloc(sizeof(double) * runs);

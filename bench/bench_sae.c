@@ -25,25 +25,7 @@
 #include <time.h>
 
 #include "arrakis/arrakis.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "bench_util.h"
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 static double urand(void)
@@ -76,23 +58,6 @@ static float *synthetic(int N, int d, int n_dirs)
 }
 
 /* Median time of C(M, N) = A(M, K) B(N, K)^T, the encoder's product. */
-static double time_gemm(int M, int N, int K, int runs)
-{
-    float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)N * K);
-    float *C = malloc(sizeof(float) * (size_t)M * N);
-    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)(i % 17) * 0.01f;
-    for (size_t i = 0; i < (size_t)N * K; i++) B[i] = (float)(i % 13) * 0.01f;
-    double *t = malloc(sizeof(double) * runs);
-    for (int r = -1; r < runs; r++) {
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
-        if (r >= 0) t[r] = now() - t0;
-    }
-    double m = median(t, runs);
-    free(A); free(B); free(C); free(t);
-    return m;
-}
-
 /* Median step time of training (the first step, a warm-up, left out). */
 static double time_training(ark_sae_arch arch, const float *x, int N, int d, int D, int k, int B, int steps)
 {
@@ -135,7 +100,7 @@ int main(int argc, char **argv)
     printf("SAE training: d %d, d_sae %d, batch %d, TopK k %d; %d threads; median of %d steps after 1 warm-up\n", d, D, B, k,
            omp_get_max_threads(), steps);
     float *x = synthetic(N, d, 4 * d);
-    double gemm = time_gemm(B, D, d, steps);
+    double gemm = time_gemm(B, D, d, true, steps);
     double gemm_flops = 2.0 * B * d * D;
     printf("sgemm (%d x %d) x (%d x %d)^T: %.4f s, %.1f GFLOP/s\n", B, d, D, d, gemm, gemm_flops / gemm * 1e-9);
     double t = time_training(ARK_SAE_TOPK, x, N, d, D, k, B, steps);

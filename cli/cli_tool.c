@@ -2,6 +2,7 @@
  * inputs and TOKEN flags as JSON parameters, results back as JSON. */
 #include "cli_tool.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -103,3 +104,25 @@ double cli_json_num(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
 }
 
+
+int cli_tool_add_data(const char *cmd, const char *data, const cli_inputs *in, const char *dir, const ark_model *m,
+                      cJSON *params)
+{
+    if (data || in->tokens_file) {
+        cJSON_AddStringToObject(params, "data", data ? data : in->tokens_file);
+        return 0;
+    }
+    return cli_tool_add_inputs(cmd, in, dir, m, params);
+}
+
+double cli_num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+const char *cli_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}

@@ -24,6 +24,14 @@ void cli_tool_close(cli_tool_ctx *ctx);
 /* The input rows as params "tokens": [[ids], ...] (text encoded with the
  * folder's tokenizer, with its special tokens).  0, or an exit code. */
 int cli_tool_add_inputs(const char *cmd, const cli_inputs *in, const char *dir, const ark_model *m, cJSON *params);
+/* The data of a dataset tool (sparsity, pca): "data": FILE from --data or
+ * --tokens-file, else the input rows as cli_tool_add_inputs gives them. */
+int cli_tool_add_data(const char *cmd, const char *data, const cli_inputs *in, const char *dir, const ark_model *m,
+                      cJSON *params);
+/* A result's number field, NAN when it is absent or not a number; a text
+ * field, "" when absent. */
+double cli_num(const cJSON *o, const char *key);
+const char *cli_str(const cJSON *o, const char *key);
 /* Open the folder, apply --process, add the inputs (when `in`), call
  * tool/op with params, and hand back the parsed result (*out, the caller
  * deletes it); with json, print the tool's text instead (*out NULL).

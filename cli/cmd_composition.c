@@ -67,12 +67,6 @@ static int parse_args(int argc, char **argv, comp_args *a)
     return 0;
 }
 
-static double num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static void print_processed(const cJSON *r)
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(r, "processed"), *x;
@@ -85,8 +79,8 @@ static void print_processed(const cJSON *r)
 static void print_baseline(const cJSON *b)
 {
     if (b)
-        printf("baseline: Gaussian factors, %d samples (seed %.0f): mean %.4f, std %.4f\n", (int)num(b, "samples"),
-               num(b, "seed"), num(b, "mean"), num(b, "std"));
+        printf("baseline: Gaussian factors, %d samples (seed %.0f): mean %.4f, std %.4f\n", (int)cli_num(b, "samples"),
+               cli_num(b, "seed"), cli_num(b, "mean"), cli_num(b, "std"));
 }
 
 static void print_scores(const cJSON *r, const comp_args *a)
@@ -102,8 +96,8 @@ static void print_scores(const cJSON *r, const comp_args *a)
         snprintf(ws, sizeof ws, "L%dH%d", cJSON_GetArrayItem(w, 0)->valueint, cJSON_GetArrayItem(w, 1)->valueint);
         snprintf(rs, sizeof rs, "L%dH%d", cJSON_GetArrayItem(rd, 0)->valueint, cJSON_GetArrayItem(rd, 1)->valueint);
         printf("%4d  %-4s  %-7s %-7s %8.4f", ++rank, cJSON_GetObjectItemCaseSensitive(e, "mode")->valuestring, ws, rs,
-               num(e, "score"));
-        double z = num(e, "z"), x = num(e, "ratio");
+               cli_num(e, "score"));
+        double z = cli_num(e, "z"), x = cli_num(e, "ratio");
         if (isfinite(z)) printf(" %8.2f", z); else printf(" %8s", "-");
         if (isfinite(x)) printf(" %7.2f", x); else printf(" %7s", "-");
         printf("\n");
@@ -120,8 +114,8 @@ static void print_pair(const cJSON *pr, const cJSON *vh)
     printf("pair %s\n", cJSON_GetObjectItemCaseSensitive(e, "label")->valuestring);
     printf("  %-4s %8s %8s %7s\n", "mode", "score", "z", "x base");
     cJSON_ArrayForEach(e, modes) {
-        printf("  %-4s %8.4f", e->string, num(e, "score"));
-        double z = num(e, "z"), x = num(e, "ratio");
+        printf("  %-4s %8.4f", e->string, cli_num(e, "score"));
+        double z = cli_num(e, "z"), x = cli_num(e, "ratio");
         if (isfinite(z)) printf(" %8.2f", z); else printf(" %8s", "-");
         if (isfinite(x)) printf(" %7.2f", x); else printf(" %7s", "-");
         printf("\n");
@@ -132,7 +126,7 @@ static void print_pair(const cJSON *pr, const cJSON *vh)
     printf("virtual head:\n");
     for (int i = 0; i < 3; i++) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(vh, names[i]), *s;
-        printf("  %-5s %-40s |.|_F %.5g  top singular values", names[i], what[i], num(f, "frobenius"));
+        printf("  %-5s %-40s |.|_F %.5g  top singular values", names[i], what[i], cli_num(f, "frobenius"));
         cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(f, "singular_values")) printf(" %.4g", s->valuedouble);
         printf("\n");
     }

@@ -93,18 +93,6 @@ static int build_params(const kg_args *a, cJSON *p)
     return 0;
 }
 
-static double num(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-static const char *str(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 static void print_triples(const cJSON *out)
 {
     const cJSON *t, *s = cJSON_GetObjectItem(out, "summary");
@@ -112,29 +100,29 @@ static void print_triples(const cJSON *out)
     printf("%-24s %-12s %-16s %8s %5s %6s%s\n", "subject", "relation", "object", "prob", "agree", lens ? "lens" : "",
            causal ? "  trace peak (overall; subject tokens)" : "");
     cJSON_ArrayForEach(t, cJSON_GetObjectItem(out, "triples")) {
-        printf("%-24s %-12s %-16s %8.4f %2d/%-2d", str(t, "subject"), str(t, "relation"), str(t, "object"), num(t, "prob"),
-               (int)num(t, "votes"), cJSON_GetArraySize(cJSON_GetObjectItem(t, "templates")));
-        if (lens) printf(" %6d", (int)num(t, "lens_layer"));
+        printf("%-24s %-12s %-16s %8.4f %2d/%-2d", cli_str(t, "subject"), cli_str(t, "relation"), cli_str(t, "object"), cli_num(t, "prob"),
+               (int)cli_num(t, "votes"), cJSON_GetArraySize(cJSON_GetObjectItem(t, "templates")));
+        if (lens) printf(" %6d", (int)cli_num(t, "lens_layer"));
         const cJSON *c = cJSON_GetObjectItem(t, "causal_trace"), *sp = cJSON_GetObjectItem(c, "subject_peak");
-        if (c) printf("  %s @ %d (%.3f)", str(c, "row_name"), (int)num(c, "pos"), num(c, "indirect_effect"));
-        if (sp) printf("; %s @ %d (%.3f)", str(sp, "row_name"), (int)num(sp, "pos"), num(sp, "indirect_effect"));
+        if (c) printf("  %s @ %d (%.3f)", cli_str(c, "row_name"), (int)cli_num(c, "pos"), cli_num(c, "indirect_effect"));
+        if (sp) printf("; %s @ %d (%.3f)", cli_str(sp, "row_name"), (int)cli_num(sp, "pos"), cli_num(sp, "indirect_effect"));
         printf("%s\n", cJSON_IsTrue(cJSON_GetObjectItem(t, "stable")) ? "" : "  (not stable)");
     }
-    printf("\n%d triples: %d stable, %d with a majority, mean agreement %.3f, mean probability %.4f\n", (int)num(s, "n_triples"),
-           (int)num(s, "stable"), (int)num(s, "majority"), num(s, "mean_agreement"), num(s, "mean_prob"));
+    printf("\n%d triples: %d stable, %d with a majority, mean agreement %.3f, mean probability %.4f\n", (int)cli_num(s, "n_triples"),
+           (int)cli_num(s, "stable"), (int)cli_num(s, "majority"), cli_num(s, "mean_agreement"), cli_num(s, "mean_prob"));
     const cJSON *lc = cJSON_GetObjectItem(s, "lens_layer_counts"), *x;
     if (lc) {
         int l = 0;
         printf("templates whose object first tops the logit lens at layer:");
         cJSON_ArrayForEach(x, lc) printf(" %d: %d", l++, x->valueint);
-        printf(", never: %d\n", (int)num(s, "lens_never"));
+        printf(", never: %d\n", (int)cli_num(s, "lens_never"));
     }
 }
 
 static void print_tokens(const cJSON *side, const char *end)
 {
     const cJSON *t;
-    cJSON_ArrayForEach(t, cJSON_GetObjectItem(side, end)) printf(" %s", str(t, "token"));
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(side, end)) printf(" %s", cli_str(t, "token"));
 }
 
 static void print_heads(const cJSON *heads)
@@ -144,11 +132,11 @@ static void print_heads(const cJSON *heads)
     cJSON_ArrayForEach(h, heads) {
         const cJSON *ov = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(h, "ov"), "directions"), 0);
         const cJSON *qk = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(h, "qk"), "directions"), 0);
-        printf("  L%dH%d  OV (S %.3g): reads", (int)num(h, "layer"), (int)num(h, "head"), num(ov, "value"));
+        printf("  L%dH%d  OV (S %.3g): reads", (int)cli_num(h, "layer"), (int)cli_num(h, "head"), cli_num(ov, "value"));
         print_tokens(cJSON_GetObjectItem(ov, "input"), "top");
         printf(" -> writes");
         print_tokens(cJSON_GetObjectItem(ov, "output"), "top");
-        printf("\n        QK (S %.3g): queries", num(qk, "value"));
+        printf("\n        QK (S %.3g): queries", cli_num(qk, "value"));
         print_tokens(cJSON_GetObjectItem(qk, "query"), "top");
         printf(" -> keys");
         print_tokens(cJSON_GetObjectItem(qk, "key"), "top");

@@ -57,38 +57,23 @@ static int parse_args(int argc, char **argv, pca_args *a)
     return 0;
 }
 
-static int data_params(const pca_args *a, cli_tool_ctx *ctx, cJSON *p)
-{
-    if (a->data || a->inputs.tokens_file) {
-        cJSON_AddStringToObject(p, "data", a->data ? a->data : a->inputs.tokens_file);
-        return 0;
-    }
-    return cli_tool_add_inputs("pca", &a->inputs, a->dir, ctx->model, p);
-}
-
-static double num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static void print_pca(const cJSON *r)
 {
     const cJSON *var = cJSON_GetObjectItemCaseSensitive(r, "variance"), *ratio = cJSON_GetObjectItemCaseSensitive(r, "explained_variance_ratio");
     const cJSON *cum = cJSON_GetObjectItemCaseSensitive(r, "cumulative"), *need = cJSON_GetObjectItemCaseSensitive(r, "components_for");
     printf("%s: d = %.0f, %.0f tokens, total variance %.6g\n\n", cJSON_GetObjectItemCaseSensitive(r, "hook")->valuestring,
-           num(r, "d"), num(r, "n_tokens"), num(r, "total_variance"));
+           cli_num(r, "d"), cli_num(r, "n_tokens"), cli_num(r, "total_variance"));
     printf("%-10s %14s %10s %11s\n", "component", "variance", "ratio", "cumulative");
     for (int i = 0; i < cJSON_GetArraySize(var); i++)
         printf("%-10d %14.6g %10.4f %11.4f\n", i, cJSON_GetArrayItem(var, i)->valuedouble,
                cJSON_GetArrayItem(ratio, i)->valuedouble, cJSON_GetArrayItem(cum, i)->valuedouble);
-    printf("\ncomponents needed for 50%% / 90%% / 95%% / 99%% of the variance: %.0f / %.0f / %.0f / %.0f\n", num(need, "0.5"),
-           num(need, "0.9"), num(need, "0.95"), num(need, "0.99"));
+    printf("\ncomponents needed for 50%% / 90%% / 95%% / 99%% of the variance: %.0f / %.0f / %.0f / %.0f\n", cli_num(need, "0.5"),
+           cli_num(need, "0.9"), cli_num(need, "0.95"), cli_num(need, "0.99"));
     const cJSON *rec = cJSON_GetObjectItemCaseSensitive(r, "reconstruction");
     if (rec)
         printf("reconstruction from %.0f components: MSE %.6g, FVE %.4f (eigenvalues: %.4f); next-token CE %.5f -> %.5f\n",
-               num(rec, "components"), num(rec, "mse"), num(rec, "fve"), num(rec, "fve_eigen"), num(rec, "ce_clean"),
-               num(rec, "ce_reconstructed"));
+               cli_num(rec, "components"), cli_num(rec, "mse"), cli_num(rec, "fve"), cli_num(rec, "fve_eigen"), cli_num(rec, "ce_clean"),
+               cli_num(rec, "ce_reconstructed"));
 }
 
 int cmd_pca(int argc, char **argv)
@@ -109,7 +94,7 @@ int cmd_pca(int argc, char **argv)
     if (a.batch) cJSON_AddNumberToObject(p, "batch", (double)a.batch);
     if (a.max_len) cJSON_AddNumberToObject(p, "max_len", (double)a.max_len);
     if (a.max_prompts) cJSON_AddNumberToObject(p, "max_prompts", (double)a.max_prompts);
-    if (!rc) rc = data_params(&a, &ctx, p);
+    if (!rc) rc = cli_tool_add_data("pca", a.data, &a.inputs, a.dir, ctx.model, p);
     char *params = cJSON_PrintUnformatted(p), *result = NULL;
     if (!rc) rc = cli_tool_call("pca", &ctx, "superposition", "pca", params, &result);
     if (!rc && a.json) printf("%s\n", result);

@@ -13,6 +13,7 @@
 #include "arrakis/arrakis.h"
 #include "cli.h"
 #include "cli_tool.h"
+#include "io/fileio.h"
 
 static void usage(void)
 {
@@ -44,20 +45,6 @@ static void usage(void)
            "  arrakis tool attention MODEL_DIR --params '{\"text\": \"a b a b\"}' > r.json\n"
            "  arrakis plot attention_grid --from r.json --layer 0 --out grid.pdf\n"
            "  arrakis plot head_scores --from scores.json --out heads.png   # {\"matrix\": [[...]]}\n");
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc(n + 1);
-    size_t got = fread(buf, 1, n, f);
-    buf[got] = 0;
-    fclose(f);
-    return buf;
 }
 
 /* A token flag: a number when all digits, else the string. */
@@ -226,9 +213,7 @@ static int write_text(const char *path, const char *text)
 static int plot_data(plot_args *a, const char *spec, char **data)
 {
     if (a->from) {
-        *data = read_file(a->from);
-        if (!*data) return cli_error("plot", "--from %s: cannot read", a->from);
-        return 0;
+        return ark_read_text(a->from, data, NULL) == ARK_OK ? 0 : cli_lib_error("plot", "--from");
     }
     cli_tool_ctx ctx;
     int rc = cli_tool_open("plot", a->dir, &ctx);

@@ -125,12 +125,6 @@ static int build_params(const probe_args *a, cJSON *p)
     return site_params(a, p);
 }
 
-static double num(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static void print_acc(double v)
 {
     if (isnan(v)) printf(" %9s", "-");
@@ -142,23 +136,23 @@ static void print_probe(const cJSON *out)
     const cJSON *d = cJSON_GetObjectItem(out, "data"), *sp = cJSON_GetObjectItem(d, "split"), *l;
     printf("probe on %s at position %s: %d examples, %d entities, %d classes (chance %.3f, majority %.3f)\n",
            cJSON_GetObjectItem(out, "hook")->valuestring, cJSON_GetObjectItem(out, "position")->valuestring,
-           (int)num(d, "n_examples"), (int)num(d, "n_entities"), cJSON_GetArraySize(cJSON_GetObjectItem(d, "classes")),
-           num(d, "chance"), num(d, "majority"));
+           (int)cli_num(d, "n_examples"), (int)cli_num(d, "n_entities"), cJSON_GetArraySize(cJSON_GetObjectItem(d, "classes")),
+           cli_num(d, "chance"), cli_num(d, "majority"));
     printf("split by entity (seed %d): %d train examples (%d entities), %d test (%d entities); l2 %g; control %s\n\n",
-           (int)num(sp, "seed"), (int)num(sp, "train_examples"), (int)num(sp, "train_entities"), (int)num(sp, "test_examples"),
-           (int)num(sp, "test_entities"), num(out, "l2"), cJSON_GetObjectItem(out, "control")->valuestring);
+           (int)cli_num(sp, "seed"), (int)cli_num(sp, "train_examples"), (int)cli_num(sp, "train_entities"), (int)cli_num(sp, "test_examples"),
+           (int)cli_num(sp, "test_entities"), cli_num(out, "l2"), cJSON_GetObjectItem(out, "control")->valuestring);
     printf("%5s  %-28s %9s %9s %9s %9s %9s %9s\n", "layer", "hook", "train", "test", "ctl.train", "ctl.test", "select.", "dom.test");
     cJSON_ArrayForEach(l, cJSON_GetObjectItem(out, "layers")) {
-        printf("%5d  %-28s", (int)num(l, "layer"), cJSON_GetObjectItem(l, "hook")->valuestring);
-        print_acc(num(l, "train_accuracy")), print_acc(num(l, "test_accuracy"));
-        print_acc(num(l, "control_train_accuracy")), print_acc(num(l, "control_test_accuracy"));
-        print_acc(num(l, "selectivity")), print_acc(num(cJSON_GetObjectItem(l, "dom"), "test_accuracy"));
+        printf("%5d  %-28s", (int)cli_num(l, "layer"), cJSON_GetObjectItem(l, "hook")->valuestring);
+        print_acc(cli_num(l, "train_accuracy")), print_acc(cli_num(l, "test_accuracy"));
+        print_acc(cli_num(l, "control_train_accuracy")), print_acc(cli_num(l, "control_test_accuracy"));
+        print_acc(cli_num(l, "selectivity")), print_acc(cli_num(cJSON_GetObjectItem(l, "dom"), "test_accuracy"));
         const cJSON *f = cJSON_GetObjectItem(l, "fit");
-        if (!cJSON_IsTrue(cJSON_GetObjectItem(f, "converged"))) printf("  (not converged: |grad| %.2g)", num(f, "grad_norm"));
+        if (!cJSON_IsTrue(cJSON_GetObjectItem(f, "converged"))) printf("  (not converged: |grad| %.2g)", cli_num(f, "grad_norm"));
         printf("\n");
     }
     const cJSON *b = cJSON_GetObjectItem(out, "best");
-    if (b) printf("\nbest layer: %d (test accuracy %.3f, selectivity %.3f)\n", (int)num(b, "layer"), num(b, "test_accuracy"), num(b, "selectivity"));
+    if (b) printf("\nbest layer: %d (test accuracy %.3f, selectivity %.3f)\n", (int)cli_num(b, "layer"), cli_num(b, "test_accuracy"), cli_num(b, "selectivity"));
     cJSON_ArrayForEach(l, cJSON_GetObjectItem(out, "layers")) {
         const cJSON *s = cJSON_GetObjectItem(l, "saved");
         if (s) printf("saved: %s\n", s->valuestring);
@@ -169,7 +163,7 @@ static void print_truth(const cJSON *out)
 {
     const cJSON *l;
     printf("true/false probe on %s at position %s: %d pairs, direction %s\n\n", cJSON_GetObjectItem(out, "hook")->valuestring,
-           cJSON_GetObjectItem(out, "position")->valuestring, (int)num(out, "n_pairs"),
+           cJSON_GetObjectItem(out, "position")->valuestring, (int)cli_num(out, "n_pairs"),
            cJSON_GetObjectItem(out, "direction")->valuestring);
     printf("%5s  %-28s %-6s %6s %11s %10s %9s %9s\n", "layer", "hook", "set", "pairs", "separation", "mean diff", "pair acc", "sign acc");
     cJSON_ArrayForEach(l, cJSON_GetObjectItem(out, "layers")) {
@@ -177,9 +171,9 @@ static void print_truth(const cJSON *out)
         for (int s = 0; s < 3; s++) {
             const cJSON *t = cJSON_GetObjectItem(l, sets[s]);
             if (!t) continue;
-            printf("%5d  %-28s %-6s %6d %11.3f %10.4g %9.3f %9.3f\n", (int)num(l, "layer"), cJSON_GetObjectItem(l, "hook")->valuestring,
-                   sets[s], (int)num(t, "n_pairs"), num(t, "separation"), num(t, "mean_difference"), num(t, "pair_accuracy"),
-                   num(t, "sign_accuracy"));
+            printf("%5d  %-28s %-6s %6d %11.3f %10.4g %9.3f %9.3f\n", (int)cli_num(l, "layer"), cJSON_GetObjectItem(l, "hook")->valuestring,
+                   sets[s], (int)cli_num(t, "n_pairs"), cli_num(t, "separation"), cli_num(t, "mean_difference"), cli_num(t, "pair_accuracy"),
+                   cli_num(t, "sign_accuracy"));
         }
         const cJSON *sv = cJSON_GetObjectItem(l, "saved");
         if (sv) printf("       saved: %s\n", sv->valuestring);

@@ -159,21 +159,15 @@ static int build(sae_args *a, cJSON *p, const char **model_dir)
     return 0;
 }
 
-static double num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static void print_metrics(const cJSON *m)
 {
     if (!m) return;
     printf("on %.0f tokens: MSE %.6g, variance %.6g, FVE %.4f, L0 %.2f, dead %.0f, dense %.0f (density > %g)\n",
-           num(m, "n_tokens"), num(m, "mse"), num(m, "variance"), num(m, "fve"), num(m, "l0"), num(m, "n_dead"),
-           num(m, "n_dense"), num(m, "dense_threshold"));
+           cli_num(m, "n_tokens"), cli_num(m, "mse"), cli_num(m, "variance"), cli_num(m, "fve"), cli_num(m, "l0"), cli_num(m, "n_dead"),
+           cli_num(m, "n_dense"), cli_num(m, "dense_threshold"));
     if (cJSON_GetObjectItemCaseSensitive(m, "ce_recovered"))
         printf("next-token CE: clean %.5f, with the SAE %.5f, zero-ablated %.5f -> CE loss recovered %.4f\n",
-               num(m, "ce_clean"), num(m, "ce_sae"), num(m, "ce_ablated"), num(m, "ce_recovered"));
+               cli_num(m, "ce_clean"), cli_num(m, "ce_sae"), cli_num(m, "ce_ablated"), cli_num(m, "ce_recovered"));
 }
 
 static void print_result(const sae_args *a, const cJSON *r)
@@ -181,10 +175,10 @@ static void print_result(const sae_args *a, const cJSON *r)
     if (!strcmp(a->sub, "features")) {
         const cJSON *res = cJSON_GetObjectItemCaseSensitive(r, "result"), *e, *ex;
         if (!res) {
-            printf("%.0f tokens, L0 %.2f, dead features %.0f\n%-8s %9s %9s  top tokens\n", num(r, "n_tokens"), num(r, "l0"),
-                   num(r, "n_dead"), "feature", "density", "max");
+            printf("%.0f tokens, L0 %.2f, dead features %.0f\n%-8s %9s %9s  top tokens\n", cli_num(r, "n_tokens"), cli_num(r, "l0"),
+                   cli_num(r, "n_dead"), "feature", "density", "max");
             cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "densest")) {
-                printf("%-8.0f %9.4f %9.4g ", num(e, "feature"), num(e, "density"), num(e, "max_act"));
+                printf("%-8.0f %9.4f %9.4g ", cli_num(e, "feature"), cli_num(e, "density"), cli_num(e, "max_act"));
                 cJSON_ArrayForEach(ex, cJSON_GetObjectItemCaseSensitive(e, "top_examples")) {
                     printf(" ");
                     cli_print_piece(stdout, cJSON_GetObjectItemCaseSensitive(ex, "str")->valuestring, 0);
@@ -193,10 +187,10 @@ static void print_result(const sae_args *a, const cJSON *r)
             }
             return;
         }
-        printf("feature %.0f: density %.4f, max %.4g over %.0f tokens\n", num(r, "feature"), num(res, "density"),
-               num(res, "max_act"), num(res, "n_tokens"));
+        printf("feature %.0f: density %.4f, max %.4g over %.0f tokens\n", cli_num(r, "feature"), cli_num(res, "density"),
+               cli_num(res, "max_act"), cli_num(res, "n_tokens"));
         cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(res, "examples")) {
-            printf("%9.4g  prompt %.0f pos %.0f: ", num(e, "act"), num(e, "prompt"), num(e, "pos"));
+            printf("%9.4g  prompt %.0f pos %.0f: ", cli_num(e, "act"), cli_num(e, "prompt"), cli_num(e, "pos"));
             const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "str_tokens"), *acts = cJSON_GetObjectItemCaseSensitive(e, "acts");
             for (int i = 0; i < cJSON_GetArraySize(s); i++) {
                 cli_print_piece(stdout, cJSON_GetArrayItem(s, i)->valuestring, 0);
@@ -207,19 +201,19 @@ static void print_result(const sae_args *a, const cJSON *r)
         }
         return;
     }
-    printf("%s SAE: d_in %.0f, d_sae %.0f", cJSON_GetObjectItemCaseSensitive(r, "architecture")->valuestring, num(r, "d_in"),
-           num(r, "d_sae"));
-    if (cJSON_GetObjectItemCaseSensitive(r, "k")) printf(", k %.0f", num(r, "k"));
+    printf("%s SAE: d_in %.0f, d_sae %.0f", cJSON_GetObjectItemCaseSensitive(r, "architecture")->valuestring, cli_num(r, "d_in"),
+           cli_num(r, "d_sae"));
+    if (cJSON_GetObjectItemCaseSensitive(r, "k")) printf(", k %.0f", cli_num(r, "k"));
     printf(", hook %s\n", cJSON_GetObjectItemCaseSensitive(r, "hook_name")->valuestring);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(r, "training");
     if (t)
         printf("trained %.0f steps on %.0f tokens in %.2f s (%.0f tokens/s); %.0f features dead in the last steps\n",
-               num(t, "steps"), num(t, "tokens"), num(t, "seconds"), num(t, "tokens_per_second"), num(t, "n_dead"));
+               cli_num(t, "steps"), cli_num(t, "tokens"), cli_num(t, "seconds"), cli_num(t, "tokens_per_second"), cli_num(t, "n_dead"));
     print_metrics(cJSON_GetObjectItemCaseSensitive(r, "metrics"));
     const cJSON *rec = cJSON_GetObjectItemCaseSensitive(r, "recovery");
     if (rec)
-        printf("true directions recovered (cosine > 0.9): %.0f of %.0f (mean best cosine %.4f)\n", num(rec, "n_recovered"),
-               num(rec, "n_true"), num(rec, "mean_best_cos"));
+        printf("true directions recovered (cosine > 0.9): %.0f of %.0f (mean best cosine %.4f)\n", cli_num(rec, "n_recovered"),
+               cli_num(rec, "n_true"), cli_num(rec, "mean_best_cos"));
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(r, "out");
     if (cJSON_IsString(out)) printf("saved to %s (cfg.json, sae_weights.safetensors)\n", out->valuestring);
 }

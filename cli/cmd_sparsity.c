@@ -78,32 +78,16 @@ static int parse_args(int argc, char **argv, sp_args *a)
     return 0;
 }
 
-/* The data part of the tool's parameters. */
-static int data_params(const sp_args *a, cli_tool_ctx *ctx, cJSON *p)
-{
-    if (a->data || a->inputs.tokens_file) {
-        cJSON_AddStringToObject(p, "data", a->data ? a->data : a->inputs.tokens_file);
-        return 0;
-    }
-    return cli_tool_add_inputs("sparsity", &a->inputs, a->dir, ctx->model, p);
-}
-
-static double num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static double at(const cJSON *arr, int i) { const cJSON *v = cJSON_GetArrayItem(arr, i); return cJSON_IsNumber(v) ? v->valuedouble : NAN; }
 
 static void print_stats(const cJSON *r, long show)
 {
-    int w = (int)num(r, "width");
+    int w = (int)cli_num(r, "width");
     const cJSON *dead = cJSON_GetObjectItemCaseSensitive(r, "dead"), *l0 = cJSON_GetObjectItemCaseSensitive(r, "l0");
     const cJSON *dens = cJSON_GetObjectItemCaseSensitive(r, "density"), *kurt = cJSON_GetObjectItemCaseSensitive(r, "kurtosis");
     const cJSON *top = cJSON_GetObjectItemCaseSensitive(r, "top_examples"), *poly = cJSON_GetObjectItemCaseSensitive(r, "polysemanticity");
     printf("%s: %d units over %.0f tokens of %.0f prompts\n", cJSON_GetObjectItemCaseSensitive(r, "hook")->valuestring, w,
-           num(r, "n_tokens"), num(r, "n_prompts"));
+           cli_num(r, "n_tokens"), cli_num(r, "n_prompts"));
     printf("%s\n", cJSON_GetObjectItemCaseSensitive(r, "fires")->valuestring);
     printf("dead units: %d", cJSON_GetArraySize(dead));
     const cJSON *x;
@@ -111,7 +95,7 @@ static void print_stats(const cJSON *r, long show)
     cJSON_ArrayForEach(x, dead) { if (shown++ < 50) printf("%s%d", shown == 1 ? " (" : ", ", (int)x->valuedouble); }
     printf("%s\n", shown > 50 ? ", ...)" : shown ? ")" : "");
     printf("constant units (the same activation on every token): %d\n", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "constant")));
-    printf("L0 per token: mean %.2f, std %.2f, min %.0f, max %.0f\n", num(l0, "mean"), num(l0, "std"), num(l0, "min"), num(l0, "max"));
+    printf("L0 per token: mean %.2f, std %.2f, min %.0f, max %.0f\n", cli_num(l0, "mean"), cli_num(l0, "std"), cli_num(l0, "min"), cli_num(l0, "max"));
     /* the units with the largest kurtosis */
     int *order = malloc(sizeof(int) * w), n = 0;
     for (int j = 0; j < w; j++) if (isfinite(at(kurt, j))) order[n++] = j;
@@ -126,7 +110,7 @@ static void print_stats(const cJSON *r, long show)
             int c = 0;
             cJSON_ArrayForEach(e, ex) {
                 if (c++ == 3) break;
-                printf(" %.3g ", num(e, "act"));
+                printf(" %.3g ", cli_num(e, "act"));
                 cli_print_piece(stdout, cJSON_GetObjectItemCaseSensitive(e, "str")->valuestring, 0);
             }
             printf("\n");
@@ -138,11 +122,11 @@ static void print_stats(const cJSON *r, long show)
 static void print_prune(const cJSON *r)
 {
     printf("pruned %.4g of %.0f matri%s (%s): %.0f of %.0f entries zeroed (%.0f were already 0), largest |w| pruned %.4g\n",
-           num(r, "fraction"), num(r, "n_matrices"), num(r, "n_matrices") == 1 ? "x" : "ces",
-           cJSON_GetObjectItemCaseSensitive(r, "scope")->valuestring, num(r, "n_pruned"), num(r, "n_entries"),
-           num(r, "n_zero_before"), num(r, "threshold"));
-    printf("next-token CE over %.0f predicted tokens: before %.5f, after %.5f (%+.5f)\n", num(r, "n_predicted"),
-           num(r, "ce_before"), num(r, "ce_after"), num(r, "ce_change"));
+           cli_num(r, "fraction"), cli_num(r, "n_matrices"), cli_num(r, "n_matrices") == 1 ? "x" : "ces",
+           cJSON_GetObjectItemCaseSensitive(r, "scope")->valuestring, cli_num(r, "n_pruned"), cli_num(r, "n_entries"),
+           cli_num(r, "n_zero_before"), cli_num(r, "threshold"));
+    printf("next-token CE over %.0f predicted tokens: before %.5f, after %.5f (%+.5f)\n", cli_num(r, "n_predicted"),
+           cli_num(r, "ce_before"), cli_num(r, "ce_after"), cli_num(r, "ce_change"));
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(r, "out");
     if (cJSON_IsString(o)) printf("pruned model written to %s\n", o->valuestring);
 }
@@ -176,7 +160,7 @@ int cmd_sparsity(int argc, char **argv)
     cli_tool_ctx ctx;
     rc = cli_tool_open("sparsity", a.dir, &ctx);
     cJSON *p = build_params(&a);
-    if (!rc) rc = data_params(&a, &ctx, p);
+    if (!rc) rc = cli_tool_add_data("sparsity", a.data, &a.inputs, a.dir, ctx.model, p);
     if (!rc && a.layers) {
         int32_t *ids;
         int n = cli_parse_ids("sparsity", a.layers, &ids);

@@ -178,25 +178,19 @@ static int build_params(const trace_args *a, cJSON *p)
 
 /* ---- human output ---- */
 
-static double num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItem(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static void print_aie(const cJSON *r)
 {
     const cJSON *rows = cJSON_GetObjectItem(r, "rows"), *kinds = cJSON_GetObjectItem(r, "position_kinds");
     const cJSON *per = cJSON_GetObjectItem(r, "facts_per_kind"), *table = cJSON_GetObjectItem(r, "indirect_effect_table");
-    printf("mean P(answer): clean %.4f, corrupted %.4f; total effect %.4f\n\n", num(r, "mean_p_clean"),
-           num(r, "mean_p_corrupted"), num(r, "total_effect"));
+    printf("mean P(answer): clean %.4f, corrupted %.4f; total effect %.4f\n\n", cli_num(r, "mean_p_clean"),
+           cli_num(r, "mean_p_corrupted"), cli_num(r, "total_effect"));
     printf("average indirect effect (rows x position kinds; facts per kind in brackets):\n%-28s", "row");
     const cJSON *k;
     cJSON_ArrayForEach(k, kinds) printf(" %16s", k->valuestring);
     printf("\n%-28s", "");
     cJSON_ArrayForEach(k, kinds) {
         char b[24];
-        snprintf(b, sizeof b, "[%d]", (int)num(per, k->valuestring));
+        snprintf(b, sizeof b, "[%d]", (int)cli_num(per, k->valuestring));
         printf(" %16s", b);
     }
     printf("\n");
@@ -211,11 +205,11 @@ static void print_aie(const cJSON *r)
     if (!ps) ps = cJSON_GetObjectItem(r, "peak_at_subject");
     if (pk)
         printf("\npeak: %s at %s (%.3f)\n", cJSON_GetObjectItem(pk, "row_name")->valuestring,
-               cJSON_GetObjectItem(pk, "position_kind")->valuestring, num(pk, "indirect_effect"));
+               cJSON_GetObjectItem(pk, "position_kind")->valuestring, cli_num(pk, "indirect_effect"));
     if (ps)
         printf("peak at the subject%s: %s at %s (%.3f)\n", cJSON_GetObjectItem(r, "peak_at_subject") ? "" : " after the embeddings",
                cJSON_GetObjectItem(ps, "row_name")->valuestring, cJSON_GetObjectItem(ps, "position_kind")->valuestring,
-               num(ps, "indirect_effect"));
+               cli_num(ps, "indirect_effect"));
 }
 
 static void print_fact(const cJSON *f, const cJSON *rows)
@@ -224,7 +218,7 @@ static void print_fact(const cJSON *f, const cJSON *rows)
     const cJSON *span = cJSON_GetObjectItem(f, "subject_span"), *prompt = cJSON_GetObjectItem(f, "prompt");
     int sb = cJSON_GetArrayItem(span, 0)->valueint, se = cJSON_GetArrayItem(span, 1)->valueint;
     printf("\n%s -> \"%s\": P clean %.4f, corrupted %.4f, total effect %.4f%s\n", prompt ? prompt->valuestring : "(tokens)",
-           cJSON_GetObjectItem(f, "answer")->valuestring, num(f, "p_clean"), num(f, "p_corrupted"), num(f, "total_effect"),
+           cJSON_GetObjectItem(f, "answer")->valuestring, cli_num(f, "p_clean"), cli_num(f, "p_corrupted"), cli_num(f, "total_effect"),
            cJSON_IsTrue(cJSON_GetObjectItem(f, "recalled")) ? "" : " (not the top prediction)");
     printf("indirect effect (rows x tokens; * = subject):\n%-28s", "row");
     for (int t = 0; t < cJSON_GetArraySize(toks); t++) {
@@ -245,13 +239,13 @@ static void print_fact(const cJSON *f, const cJSON *rows)
 static void print_trace(const cJSON *r, bool per_fact)
 {
     const cJSON *sigma = cJSON_GetObjectItem(r, "embedding_sigma");
-    printf("causal tracing: %d facts (%d recalled%s), kind %s", (int)num(r, "n_facts"), (int)num(r, "n_recalled"),
+    printf("causal tracing: %d facts (%d recalled%s), kind %s", (int)cli_num(r, "n_facts"), (int)cli_num(r, "n_recalled"),
            cJSON_IsTrue(cJSON_GetObjectItem(r, "only_recalled")) ? "; the averages are over those" : "",
            cJSON_GetObjectItem(r, "kind")->valuestring);
-    if (cJSON_GetObjectItem(r, "window")) printf(" (window %d)", (int)num(r, "window"));
-    printf(", %d samples, seed %.0f, noise %.5f", (int)num(r, "n_noise_samples"), num(r, "seed"), num(r, "noise_std"));
-    if (cJSON_IsNumber(sigma)) printf(" (%g x sigma %.5f)", num(r, "noise_sigmas"), sigma->valuedouble);
-    printf(", %.2fs\n", num(r, "seconds"));
+    if (cJSON_GetObjectItem(r, "window")) printf(" (window %d)", (int)cli_num(r, "window"));
+    printf(", %d samples, seed %.0f, noise %.5f", (int)cli_num(r, "n_noise_samples"), cli_num(r, "seed"), cli_num(r, "noise_std"));
+    if (cJSON_IsNumber(sigma)) printf(" (%g x sigma %.5f)", cli_num(r, "noise_sigmas"), sigma->valuedouble);
+    printf(", %.2fs\n", cli_num(r, "seconds"));
     print_aie(r);
     const cJSON *facts = cJSON_GetObjectItem(r, "facts"), *f;
     if (per_fact || cJSON_GetArraySize(facts) == 1) cJSON_ArrayForEach(f, facts) print_fact(f, cJSON_GetObjectItem(r, "rows"));
@@ -259,16 +253,16 @@ static void print_trace(const cJSON *r, bool per_fact)
 
 static void print_neuron(const cJSON *r)
 {
-    printf("neuron %s[%d] x %g\n", cJSON_GetObjectItem(r, "hook")->valuestring, (int)num(r, "neuron"), num(r, "scale"));
+    printf("neuron %s[%d] x %g\n", cJSON_GetObjectItem(r, "hook")->valuestring, (int)cli_num(r, "neuron"), cli_num(r, "scale"));
     printf("%-40s %10s %10s %10s\n", "prompt -> answer", "P before", "P after", "effect");
     const cJSON *x;
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(r, "results")) {
         const cJSON *pr = cJSON_GetObjectItem(x, "prompt");
         char lab[160];
         snprintf(lab, sizeof lab, "%s -> %s", pr ? pr->valuestring : "(tokens)", cJSON_GetObjectItem(x, "answer")->valuestring);
-        printf("%-40.40s %10.4f %10.4f %+10.4f\n", lab, num(x, "p_before"), num(x, "p_after"), num(x, "effect"));
+        printf("%-40.40s %10.4f %10.4f %+10.4f\n", lab, cli_num(x, "p_before"), cli_num(x, "p_after"), cli_num(x, "effect"));
     }
-    printf("mean effect %+.4f\n", num(r, "mean_effect"));
+    printf("mean effect %+.4f\n", cli_num(r, "mean_effect"));
 }
 
 int cmd_trace(int argc, char **argv)

@@ -11,6 +11,7 @@
 #include "arrakis/arrakis.h"
 #include "cli.h"
 #include "cli_tool.h"
+#include "io/fileio.h"
 
 static void usage(void)
 {
@@ -36,20 +37,6 @@ static void usage(void)
            "  arrakis view tokens MODEL_DIR --text \"...\" --values dla:Prague --out dla.html\n");
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc(n + 1);
-    size_t got = fread(buf, 1, n, f);
-    buf[got] = 0;
-    fclose(f);
-    return buf;
-}
-
 typedef struct view_args {
     const char *kind, *dir, *from, *out, *title;
     cJSON *spec;
@@ -72,8 +59,8 @@ static int parse_args(int argc, char **argv, view_args *a)
             free(ids);
         } else if (cli_opt(argc, argv, &i, "--tokens-file", &v)) {
             if (!v) return 2;
-            char *text = read_file(v);
-            if (!text) return cli_error("view", "--tokens-file %s: cannot read", v);
+            char *text;
+            if (ark_read_text(v, &text, NULL) != ARK_OK) return cli_lib_error("view", "--tokens-file");
             char *nl = strchr(text, '\n');
             if (nl) *nl = 0;
             cJSON *row = cJSON_Parse(text);
@@ -124,7 +111,7 @@ int cmd_view(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (!rc) rc = check_args(&a);
     char *data = NULL;
-    if (!rc && a.from && !(data = read_file(a.from))) rc = cli_error("view", "--from %s: cannot read", a.from);
+    if (!rc && a.from && ark_read_text(a.from, &data, NULL) != ARK_OK) rc = cli_lib_error("view", "--from");
     if (!rc && !a.from) {
         cli_tool_ctx ctx;
         rc = cli_tool_open("view", a.dir, &ctx);

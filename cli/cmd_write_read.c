@@ -69,15 +69,9 @@ static int parse_args(int argc, char **argv, wr_args *a)
     return 0;
 }
 
-static double num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static void cell(const cJSON *e, const char *k)
 {
-    double x = num(e, k);
+    double x = cli_num(e, k);
     if (isfinite(x)) printf(" %10.4f", x); else printf(" %10s", "-");
 }
 
@@ -102,11 +96,11 @@ static void print_direction(const cJSON *d)
     const char *kind = cJSON_GetObjectItemCaseSensitive(d, "kind")->valuestring;
     printf("direction %s", cJSON_GetObjectItemCaseSensitive(d, "spec")->valuestring);
     if (!strcmp(kind, "token")) {
-        printf(" (token %d ", (int)num(d, "token"));
+        printf(" (token %d ", (int)cli_num(d, "token"));
         cli_print_piece(stdout, cJSON_GetObjectItemCaseSensitive(d, "token_str")->valuestring, 0);
         printf(")");
     }
-    printf(": k = %d of d = %d (chance share sqrt(k/d) = %.4f)\n", (int)num(d, "k"), (int)num(d, "d"), num(d, "chance"));
+    printf(": k = %d of d = %d (chance share sqrt(k/d) = %.4f)\n", (int)cli_num(d, "k"), (int)cli_num(d, "d"), cli_num(d, "chance"));
 }
 
 static void print_two_hop(const cJSON *t)
@@ -148,7 +142,7 @@ static void print_result(const cJSON *r, bool prompt)
     if (f) {
         char title[256];
         snprintf(title, sizeof title, "information flow, row %d: position %d (token %d) -> position %d (token %d), ranked by moved",
-                 (int)num(f, "row"), (int)num(f, "src"), (int)num(f, "src_token"), (int)num(f, "dst"), (int)num(f, "dst_token"));
+                 (int)cli_num(f, "row"), (int)cli_num(f, "src"), (int)cli_num(f, "src_token"), (int)cli_num(f, "dst"), (int)cli_num(f, "dst_token"));
         static const char *const fc[] = {"attention", "moved", "moved_proj", "moved_dot"};
         static const char *const fh[] = {"attention", "moved", "in S", "dot"};
         table(f, title, fc, fh, cJSON_GetObjectItemCaseSensitive(f, "moved_dot") ? 4 : 3);

@@ -111,7 +111,7 @@ expect_error "unknown type" 'unknown plot type "pie"' "$ark" plot pie --from "$t
 expect_error "no out" 'missing --out' "$ark" plot patching --from "$tmp/m.json"
 expect_error "bad extension" 'extension must be' "$ark" plot patching --from "$tmp/m.json" --out "$tmp/x.gif"
 expect_error "no input" 'needs an input' "$ark" plot attention "$llama" --out "$tmp/x.png"
-expect_error "missing from" 'cannot read' "$ark" plot patching --from "$tmp/nope.json" --out "$tmp/x.png"
+expect_error "missing from" '--from: .*nope.json: No such file or directory' "$ark" plot patching --from "$tmp/nope.json" --out "$tmp/x.png"
 echo '{"matrix": [[1, 2], [3]]}' >"$tmp/bad.json"
 expect_error "ragged" 'row 1' "$ark" plot patching --from "$tmp/bad.json" --out "$tmp/x.png"
 echo '{"foo": 1}' >"$tmp/none.json"

@@ -20,7 +20,6 @@
  * And on the trained induction model, per-head direct logit attribution
  * reproduces the ground truth of its ground_truth.json. */
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -564,24 +563,9 @@ static void check_folder(const char *dir)
 static void test_fixture_models(void **state)
 {
     (void)state;
-    char root[4096];
-    snprintf(root, sizeof root, "%s", fixture_path("models"));
-    DIR *d = opendir(root);
-    assert_non_null(d);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d))) {
-        char dir[4400], ref[4500];
-        snprintf(dir, sizeof dir, "%.4095s/%.255s", root, e->d_name);
-        snprintf(ref, sizeof ref, "%s/reference.safetensors", dir);
-        FILE *f = e->d_name[0] != '.' ? fopen(ref, "r") : NULL;
-        if (!f) continue;
-        fclose(f);
-        check_folder(dir);
-        n++;
-    }
-    closedir(d);
-    assert_true(n > 0);
+    static char dirs[64][512];
+    int n = fixture_folders("models", dirs, 64);
+    for (int i = 0; i < n; i++) check_folder(dirs[i]);
 }
 
 /* ---- a known answer: induction heads' direct logit attribution ---- */

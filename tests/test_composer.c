@@ -13,7 +13,6 @@
  * itself), and the tools' JSON entry points.  Tolerance 1e-4 + 1e-4 |ref|
  * unless said otherwise. */
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,19 +37,7 @@ static ark_model *open_model(const char *dir)
 /* Every model folder under fixtures/models, plus induction-gpt2. */
 static int model_dirs(char dirs[][512], int cap)
 {
-    char root[4096];
-    snprintf(root, sizeof root, "%s", fixture_path("models"));
-    DIR *d = opendir(root);
-    assert_non_null(d);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d)) && n < cap - 1) {
-        char cfg[4700];
-        snprintf(cfg, sizeof cfg, "%s/%s/config.json", root, e->d_name);
-        FILE *f = e->d_name[0] != '.' ? fopen(cfg, "r") : NULL;
-        if (f) { fclose(f); snprintf(dirs[n++], 512, "%.250s/%.250s", root, e->d_name); }
-    }
-    closedir(d);
+    int n = fixture_folders("models", dirs, cap - 1);
     assert_true(n >= 9);
     snprintf(dirs[n++], 512, "%s", fixture_path("trained/induction-gpt2"));
     return n;

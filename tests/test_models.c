@@ -3,7 +3,6 @@
  * reference.safetensors is compared with the matching hook point at
  * |ours - ref| <= 1e-4 + 1e-4 |ref|.  Model folders are discovered, not
  * listed, so new fixtures are picked up as they come. */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,26 +127,9 @@ static void check_folder(const char *dir)
 
 static void each_folder(const char *group, void (*fn)(const char *dir))
 {
-    char root[4096];
-    snprintf(root, sizeof root, "%s", fixture_path("%s", group));
-    DIR *d = opendir(root);
-    assert_non_null(d);
-    struct dirent *e;
-    int n = 0;
-    char names[64][256];
-    while ((e = readdir(d)) && n < 64) {
-        char cfg[4400];
-        snprintf(cfg, sizeof cfg, "%s/%s/config.json", root, e->d_name);
-        FILE *f = e->d_name[0] != '.' ? fopen(cfg, "r") : NULL;
-        if (f) { fclose(f); snprintf(names[n++], 256, "%s", e->d_name); }
-    }
-    closedir(d);
-    assert_true(n > 0);
-    for (int i = 0; i < n; i++) {
-        char dir[4400 + 256];
-        snprintf(dir, sizeof dir, "%.4095s/%.255s", root, names[i]);
-        fn(dir);
-    }
+    static char dirs[64][512];
+    int n = fixture_folders(group, dirs, 64);
+    for (int i = 0; i < n; i++) fn(dirs[i]);
 }
 
 static void test_fixture_models(void **state)

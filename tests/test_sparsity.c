@@ -6,7 +6,6 @@
  * two-pass double-precision moments for density and kurtosis, the fixture
  * models' own outputs (identical logits) for the surgery round trips, and
  * the original weights for pruning. */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,19 +18,7 @@
 
 static int list_models(char dirs[][512], int cap)
 {
-    char root[4096];
-    snprintf(root, sizeof root, "%s", fixture_path("models"));
-    DIR *d = opendir(root);
-    assert_non_null(d);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d)) && n < cap) {
-        char cfg[4700];
-        snprintf(cfg, sizeof cfg, "%s/%s/config.json", root, e->d_name);
-        FILE *f = e->d_name[0] != '.' ? fopen(cfg, "r") : NULL;
-        if (f) { fclose(f); snprintf(dirs[n++], 512, "%.250s/%.250s", root, e->d_name); }
-    }
-    closedir(d);
+    int n = fixture_folders("models", dirs, cap);
     assert_true(n >= 9);
     return n;
 }
